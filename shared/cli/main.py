@@ -1,0 +1,45 @@
+"""`lob`: the DeepLOB Hub command line.
+
+lob --help
+lob data import ../shared/data/binance-spot-btcusdt/*.gz --name btc
+lob train --dataset btc --quick
+lob up
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from shared.cli import bench, data, db, feed, models, train, up
+from shared.errors import LobError
+
+app = typer.Typer(
+    name="lob",
+    help="DeepLOB Hub: train DeepLOB on level-2 order books and serve live predictions.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data.app, name="data")
+app.add_typer(db.app, name="db")
+app.add_typer(feed.app, name="feed")
+app.add_typer(bench.app, name="bench")
+app.add_typer(models.app, name="models")
+app.command("train")(train.train)
+app.command("up")(up.up)
+
+
+def main() -> None:
+    try:
+        app()
+    except LobError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

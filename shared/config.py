@@ -1,0 +1,117 @@
+"""Process settings: the one place that reads the environment.
+
+Every service calls `get_settings()`; tests that change the environment call
+`get_settings.cache_clear()` afterwards.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "token"}
+
+
+class DatabaseSettings(BaseModel):
+    # Unset means "lob up starts an embedded PostgreSQL under $LOB_HOME".
+    url: str | None = None
+
+
+class RedisSettings(BaseModel):
+    # Unset means "lob up starts an embedded redis-server".
+    url: str | None = None
+
+
+class StorageSettings(BaseModel):
+    home: Path = Path("var")
+
+    @property
+    def datasets(self) -> Path:
+        return self.home / "datasets"
+
+    @property
+    def runs(self) -> Path:
+        return self.home / "runs"
+
+
+class ApiSettings(BaseModel):
+    token: SecretStr = SecretStr("")
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # Comma-separated origins; empty means CORS is closed.
+    cors_origins: str = ""
+    flower_url: str = "http://127.0.0.1:5555"
+
+
+class FlowerSettings(BaseModel):
+    user: str = "admin"
+    password: SecretStr = SecretStr("")
+    port: int = 5555
+
+
+class Settings(BaseSettings):
+    """Flat environment names (DATABASE_URL, REDIS_URL, LOB_HOME, ...) mapped into groups."""
+
+    model_config = SettingsConfigDict(env_file=None, extra="ignore", populate_by_name=True)
+
+    env: str = Field("development", alias="LOB_ENV")
+    database_url: str | None = Field(None, alias="DATABASE_URL")
+    redis_url: str | None = Field(None, alias="REDIS_URL")
+    lob_home: Path = Field(Path("var"), alias="LOB_HOME")
+    api_token: SecretStr = Field(SecretStr(""), alias="LOB_API_TOKEN")
+    api_host: str = Field("127.0.0.1", alias="LOB_API_HOST")
+    api_port: int = Field(8000, alias="LOB_API_PORT")
+    cors_origins: str = Field("", alias="LOB_CORS_ORIGINS")
+    flower_user: str = Field("admin", alias="FLOWER_USER")
+    flower_password: SecretStr = Field(SecretStr(""), alias="FLOWER_PASSWORD")
+    flower_port: int = Field(5555, alias="FLOWER_PORT")
+    flower_url: str = Field("http://127.0.0.1:5555", alias="LOB_FLOWER_URL")
+    inference_port: int = Field(8001, alias="LOB_INFERENCE_PORT")
+    data_dir: Path = Field(Path("../shared/data"), alias="LOB_SAMPLE_DATA")
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Settings:
+        if self.env != "development":
+            for name, value in (
+                ("LOB_API_TOKEN", self.api_token),
+                ("FLOWER_PASSWORD", self.flower_password),
+            ):
+                if value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                    raise ValueError(f"{name} must be set to a real secret when LOB_ENV={self.env}")
+        return self
+
+    @property
+    def database(self) -> DatabaseSettings:
+        return DatabaseSettings(url=self.database_url)
+
+    @property
+    def redis(self) -> RedisSettings:
+        return RedisSettings(url=self.redis_url)
+
+    @property
+    def storage(self) -> StorageSettings:
+        return StorageSettings(home=self.lob_home)
+
+    @property
+    def api(self) -> ApiSettings:
+        return ApiSettings(
+            token=self.api_token,
+            host=self.api_host,
+            port=self.api_port,
+            cors_origins=self.cors_origins,
+            flower_url=self.flower_url,
+        )
+
+    @property
+    def flower(self) -> FlowerSettings:
+        return FlowerSettings(
+            user=self.flower_user, password=self.flower_password, port=self.flower_port
+        )
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,20 @@
+"""The snapshot schema of DESIGN.md: ts, symbol, then per level ask_px, ask_sz, bid_px, bid_sz."""
+
+from __future__ import annotations
+
+LEVELS = 10
+FIELDS_PER_LEVEL = ("ask_px", "ask_sz", "bid_px", "bid_sz")
+FEATURE_COLUMNS: tuple[str, ...] = tuple(
+    f"{field}_{level}" for level in range(1, LEVELS + 1) for field in FIELDS_PER_LEVEL
+)
+N_FEATURES = len(FEATURE_COLUMNS)  # 40
+CANONICAL_COLUMNS: tuple[str, ...] = ("ts", "symbol", *FEATURE_COLUMNS)
+
+# Column indices into the (N, 40) feature array.
+ASK_PX_1, ASK_SZ_1, BID_PX_1, BID_SZ_1 = 0, 1, 2, 3
+ASK_PX = slice(0, N_FEATURES, 4)
+ASK_SZ = slice(1, N_FEATURES, 4)
+BID_PX = slice(2, N_FEATURES, 4)
+BID_SZ = slice(3, N_FEATURES, 4)
+
+WINDOW = 100  # rows per model input window (DeepLOB's T)

