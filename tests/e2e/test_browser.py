@@ -1,0 +1,363 @@
+"""The web UI in a real Chromium against a real running stack.
+
+.venv/bin/pytest tests/e2e/test_browser.py -m browser -q
+
+Starts, as subprocesses on free ports: an isolated redis-server, the gateway (serving the built UI
+from services/web/dist), one Celery worker, the inference service and a replay feed of a small
+synthetic dataset. Then, in Debian's Chromium (/usr/bin/chromium, headless, driven by Playwright
+for Python): sign in with the API token, start a quick training job with the Train button, watch
+it reach "succeeded", and see the new model serve live predictions on /predict. Screenshots of
+both pages at 1280 and 390 px go to test-artifacts/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.embedded import free_port, start_redis
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
+
+REPO = Path(__file__).resolve().parents[2]
+DIST = REPO / "services" / "web" / "dist"
+SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
+CHROMIUM = Path(os.environ.get("LOB_CHROMIUM", "/usr/bin/chromium"))
+# Flags for a quiet, sandbox-free headless Chromium in a container: no GPU, no background
+# downloads or sync traffic that could slow the run or reach the network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+TOKEN = "web-e2e-token-4f1c9a"
+DATASET = "e2e-btc"
+SYMBOL = "BTCUSDT"
+# Enough rows for a quick job (it uses the first 5,000) and a feed that keeps running.
+ROWS = 20_000
+# The job: quick (one epoch per fold) on the first TRAIN_ROWS rows; on a shared 2-core CPU the
+# five folds and the test set take a minute or two.
+TRAIN_ROWS = 2_000
+TRAIN_TIMEOUT_S = 480
+
+
+@dataclass
+class Stack:
+    base: str
+    home: Path
+    logs: Path
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def tail(self, lines: int = 40) -> str:
+        out = []
+        for log in sorted(self.logs.glob("*.log")):
+            text = log.read_text(errors="replace").splitlines()[-lines:]
+            out.append(f"--- {log.name} ---\n" + "\n".join(text))
+        return "\n".join(out)
+
+    def check_alive(self) -> None:
+        for name, proc in self.procs.items():
+            if proc.poll() is not None:
+                raise AssertionError(f"{name} exited ({proc.returncode}):\n{self.tail()}")
+
+    def api(self, method: str, path: str, body: Any = None) -> Any:
+        resp = httpx.request(
+            method,
+            self.base + path,
+            json=body,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            timeout=10,
+        )
+        resp.raise_for_status()
+        return resp.json()
+
+
+def _wait(cond: Callable[[], Any], timeout: float, what: str, stack: Stack | None = None) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if stack is not None:
+            stack.check_alive()
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(
+        f"timed out after {timeout:.0f}s waiting for {what}\n{stack.tail() if stack else ''}"
+    )
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url, timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _start(stack: Stack, name: str, argv: list[str], env: dict[str, str]) -> None:
+    log = (stack.logs / f"{name}.log").open("wb")
+    stack.procs[name] = subprocess.Popen(
+        argv,
+        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
+        cwd=REPO,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        # Own process group: stopping a child also stops what it started (Celery's pool).
+        start_new_session=True,
+    )
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is not None:
+        return
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(5)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Stack]:
+    if not (DIST / "index.html").is_file():
+        pytest.fail("services/web/dist is missing: build the UI first (make web)")
+    from shared.data.store import write_dataset
+    from shared.data.synth import synth_market
+
+    root = tmp_path_factory.mktemp("web_e2e")
+    home = root / "lob_home"
+    logs = root / "logs"
+    home.mkdir()
+    logs.mkdir()
+    ts, features = synth_market(ROWS, seed=11, symbol=SYMBOL)
+    write_dataset(DATASET, ts=ts, features=features, symbols=[SYMBOL], home=home)
+
+    # A Redis of our own: pub/sub channel names (lob:models, lob:predictions:<SYMBOL>) are global
+    # to a server, so sharing the machine's Redis with other tests would mix their messages in.
+    redis_url, redis_proc = start_redis(root / "redis")
+    port = free_port()
+    stack = Stack(base=f"http://127.0.0.1:{port}", home=home, logs=logs)
+    env = {
+        "LOB_ENV": "development",
+        "LOB_HOME": str(home),
+        "DATABASE_URL": database_url,
+        "REDIS_URL": redis_url,
+        "LOB_API_TOKEN": TOKEN,
+        "LOB_API_PORT": str(port),
+        "LOB_INFERENCE_PORT": str(free_port()),
+        "LOB_FLOWER_URL": "http://127.0.0.1:5555",
+    }
+    py = sys.executable
+    try:
+        _start(
+            stack,
+            "gateway",
+            [py, "-m", "services.api", "--host", "127.0.0.1", "--port", str(port)],
+            env,
+        )
+        _wait(lambda: _healthy(f"{stack.base}/healthz"), 60, "the gateway's /healthz", stack)
+        _start(
+            stack,
+            "worker",
+            [
+                *(py, "-m", "celery", "-A", "services.worker.app", "worker"),
+                *("-Q", "training", "--concurrency", "1", "--loglevel", "INFO", "-n", "web-e2e@%h"),
+            ],
+            env,
+        )
+        _start(
+            stack,
+            "inference",
+            [py, "-m", "services.inference", "--port", env["LOB_INFERENCE_PORT"]],
+            env,
+        )
+        _start(
+            stack,
+            "feed",
+            [py, "-m", "shared.cli.main", "feed", "replay", DATASET, "--loop", "--speed", "1"],
+            env,
+        )
+        yield stack
+    finally:
+        for proc in reversed(list(stack.procs.values())):
+            _stop(proc)
+        redis_proc.terminate()
+        redis_proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        pytest.skip(f"{CHROMIUM} not found: apt-get install chromium (set LOB_CHROMIUM to another)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def _shot(page: Any, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def _fits_width(page: Any) -> bool:
+    """No horizontal scrolling: the layout really reflows at this width."""
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"))
+
+
+def _probabilities(page: Any) -> dict[str, float]:
+    values = {}
+    for key in ("up", "neutral", "down"):
+        text = page.get_by_test_id(f"prob-{key}").inner_text()
+        values[key] = float(text.rstrip("%")) / 100
+    return values
+
+
+def test_train_from_the_button_then_predict_live(stack: Stack, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    console_errors: list[str] = []
+    page.on("pageerror", lambda exc: console_errors.append(str(exc)))
+
+    # Given the Train page, signed out
+    page.goto(f"{stack.base}/train")
+    expect(page.get_by_role("heading", name="Training", exact=True)).to_be_visible()
+
+    # When I sign in with the API token
+    page.get_by_label("API token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+
+    # Then the session lives in an httpOnly cookie and nowhere the page's scripts can read
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    cookie = next(c for c in context.cookies() if c["name"] == "lob_session")
+    assert cookie["httpOnly"] is True
+    stored = page.evaluate(
+        "JSON.stringify([{...localStorage}, {...sessionStorage}, document.cookie])"
+    )
+    assert TOKEN not in stored
+
+    # When I start a quick training run from the Train button
+    page.get_by_role("button", name="Train a model").click()
+    page.get_by_label("Dataset").select_option(DATASET)
+    page.get_by_label(re.compile("^Quick run")).check()
+    # Advanced: fewer rows than a quick run's 5,000, to keep the test short on a small CPU.
+    page.get_by_text("Advanced settings").click()
+    page.get_by_label("Max rows").fill(str(TRAIN_ROWS))
+    page.get_by_role("button", name="Start training").click()
+
+    # Then the run's live page opens and its progress reaches "succeeded"
+    page.wait_for_url(re.compile(r"/train\?job="))
+    job_id = page.url.split("job=")[1]
+    detail = page.get_by_test_id("job-detail")
+    expect(detail).to_be_visible()
+    percents: set[int] = set()
+
+    def succeeded() -> bool:
+        status = detail.get_attribute("data-status") or ""
+        percents.add(int(page.get_by_test_id("job-progress").inner_text().rstrip("%")))
+        if status in ("failed", "cancelled"):
+            raise AssertionError(
+                f"job {job_id} ended {status}:\n{detail.inner_text()}\n{stack.tail()}"
+            )
+        return status == "succeeded"
+
+    _wait(succeeded, TRAIN_TIMEOUT_S, f"job {job_id} to succeed", stack)
+    expect(page.get_by_test_id("job-progress")).to_have_text("100%")
+    # The bar moved through the run live (fold by fold), not only from 0 to 100 at the end.
+    assert any(0 < p < 100 for p in percents), sorted(percents)
+    expect(page.get_by_role("table", name="Test-set metrics")).to_be_visible()
+    expect(page.get_by_role("table", name="Test-set metrics")).to_contain_text("Majority class")
+    expect(page.get_by_label("Confusion matrix")).to_be_visible()
+    # Its fold-5 model was registered and promoted: the run page says it is serving.
+    expect(detail.get_by_test_id("model-serving")).to_be_visible(timeout=30_000)
+    job = stack.api("GET", f"/api/jobs/{job_id}")
+    assert job["status"] == "succeeded"
+    assert job["config"]["quick"] is True
+    assert job["config"]["max_rows"] == TRAIN_ROWS
+    _shot(page, "train-1280")
+
+    # When I open /predict
+    page.get_by_role("link", name="Predict").click()
+    expect(page).to_have_url(re.compile(r"/predict"))
+
+    # Then the new model serves live predictions for the replayed symbol, and the bars move
+    signal_word = page.get_by_test_id("signal")
+    expect(signal_word).to_have_text(re.compile("^(UP|NEUTRAL|DOWN)$"), timeout=120_000)
+    version = page.get_by_test_id("model-version")
+    expect(version).not_to_have_text("Model –")
+    first_seq = int(page.get_by_test_id("seq").inner_text())
+    _wait(
+        lambda: int(page.get_by_test_id("seq").inner_text()) > first_seq + 5,
+        30,
+        "the predictions to keep coming",
+        stack,
+    )
+    probs = _probabilities(page)
+    assert sum(probs.values()) == pytest.approx(1.0, abs=0.01)
+    assert all(0 <= p <= 1 for p in probs.values())
+    expect(page.get_by_role("meter", name="UP")).to_have_attribute(
+        "aria-valuenow", re.compile(r"^\d+(\.\d)?$")
+    )
+    _shot(page, "predict-1280")
+    assert not console_errors, console_errors
+
+    # And both pages work at phone width (390 px), sharing the same signed-in session
+    phone = context.new_page()
+    phone.set_viewport_size({"width": 390, "height": 844})
+    phone.goto(f"{stack.base}/predict")
+    expect(phone.get_by_test_id("signal")).to_have_text(
+        re.compile("^(UP|NEUTRAL|DOWN)$"), timeout=60_000
+    )
+    assert _fits_width(phone)
+    _shot(phone, "predict-390")
+    phone.goto(f"{stack.base}/train?job={job_id}")
+    expect(phone.get_by_test_id("job-detail")).to_have_attribute("data-status", "succeeded")
+    assert _fits_width(phone)
+    _shot(phone, "train-390")
+    context.close()
+
+
+def test_sign_in_refuses_a_wrong_token(stack: Stack, browser: Any) -> None:
+    from playwright.sync_api import expect
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{stack.base}/train")
+    page.get_by_label("API token").fill("not-the-token")
+    page.get_by_label("API token").press("Enter")
+    expect(page.get_by_role("alert")).to_contain_text("not valid")
+    assert not [c for c in context.cookies() if c["name"] == "lob_session"]
+    context.close()
+
+
+def test_gateway_serves_the_app_at_each_route(stack: Stack) -> None:
+    for path in ("/", "/predict", "/train"):
+        resp = httpx.get(stack.base + path, timeout=5, follow_redirects=True)
+        assert resp.status_code == 200
+        assert '<div id="root">' in resp.text
+        assert json.dumps("DeepLOB Hub")[1:-1] in resp.text
