@@ -72,6 +72,20 @@ class Settings(BaseSettings):
     inference_port: int = Field(8001, alias="LOB_INFERENCE_PORT")
     data_dir: Path = Field(Path("../shared/data"), alias="LOB_SAMPLE_DATA")
 
+    # Training jobs (services/worker). A worker renews its lease on a job every min(ttl / 4, 2 s);
+    # once a lease has expired the reaper hands the job to another worker, so a SIGKILLed worker's
+    # job resumes within about lease_ttl_s + reaper_interval_s. Long enough to ride out a short
+    # PostgreSQL restart without giving the job away.
+    lease_ttl_s: float = Field(60.0, gt=0, alias="LOB_LEASE_TTL_S")
+    reaper_interval_s: float = Field(10.0, gt=0, alias="LOB_REAPER_INTERVAL_S")
+    # A queued job whose Celery message is no longer in the broker after this long (e.g. Redis
+    # restarted without persistence) is sent again; duplicates are harmless thanks to the lease.
+    redispatch_after_s: float = Field(60.0, gt=0, alias="LOB_REDISPATCH_AFTER_S")
+    # Sign-in attempts allowed per client address per minute (POST /api/session).
+    signin_per_minute: int = Field(10, ge=1, alias="LOB_SIGNIN_PER_MINUTE")
+    # Messages queued per WebSocket client before the relay drops it as a slow consumer.
+    ws_queue: int = Field(1024, ge=1, alias="LOB_WS_QUEUE")
+
     @model_validator(mode="after")
     def _refuse_placeholder_secrets(self) -> Settings:
         if self.env != "development":

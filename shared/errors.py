@@ -42,3 +42,11 @@ class DataError(LobError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{': '.join([', '.join(where), problem]) if where else problem}")
+
+
+class Cancelled(LobError):
+    """A training run was asked to stop (TrainHooks.should_stop); nothing new was saved."""
+
+
+class BadCheckpoint(LobError):
+    """A run's checkpoint cannot be served: missing file, sha256 mismatch, bad weights, NaN output."""

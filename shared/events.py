@@ -58,6 +58,13 @@ class Probabilities(BaseModel):
     up: float
 
 
+class Book(BaseModel):
+    """Top levels, best first, as [price, size] pairs (the web page's order-book ladder)."""
+
+    asks: list[tuple[float, float]]
+    bids: list[tuple[float, float]]
+
+
 class Prediction(BaseModel):
     type: Literal["prediction"] = "prediction"
     status: Literal["ok", "warming_up"] = "ok"
@@ -74,3 +81,4 @@ class Prediction(BaseModel):
     seq: int  # per-symbol count of snapshots seen: gaps and duplicates are visible
     warmup_have: int | None = None
     warmup_need: int | None = None
+    book: Book | None = None

@@ -5,3 +5,72 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(help="bench commands", no_args_is_help=True)
+
+
+@app.command("data")
+def data(
+    rows: int = typer.Option(
+        3_700_000, "--rows", min=1000, help="Rows of the synthetic CSV (budgets are for 3.7M)."
+    ),
+) -> None:
+    """Import / reopen / label a synthetic canonical CSV beside pandas.read_csv and a plain loop.
+
+    Appends the table to BENCHMARKS.md. Example: lob bench data --rows 200000
+    """
+    from shared.bench import data as bench_data
+
+    bench_data.run(rows)
+
+
+@app.command("live")
+def live(
+    seconds: float = typer.Option(20.0, "--seconds", min=2.0, help="Length of each phase."),
+    clients: int = typer.Option(1000, "--clients", min=1, help="WebSocket clients for fan-out."),
+    deflate: bool = typer.Option(
+        False, "--deflate", help="Clients offer permessage-deflate, as browsers do."
+    ),
+) -> None:
+    """Forward p50 vs eager, snapshot -> WebSocket latency, 1,000-client fan-out.
+
+    Starts its own redis-server, inference service and gateway. Appends to BENCHMARKS.md.
+    Example: lob bench live --seconds 10 --clients 200
+    """
+    from shared.bench import live as bench_live
+
+    bench_live.run(seconds=seconds, clients=clients, deflate=deflate)
+
+
+@app.command("api")
+def api(
+    seconds: float = typer.Option(10.0, "--seconds", min=1.0, help="Length of each load phase."),
+    clients: int = typer.Option(50, "--clients", min=1, help="Concurrent HTTP clients."),
+    samples: int = typer.Option(10, "--samples", min=1, help="Jobs timed from submit to running."),
+    rate: float = typer.Option(
+        1.0, "--rate", min=0.1, help="Requests per second per client in the paced phase."
+    ),
+) -> None:
+    """POST/GET /api/jobs p50 and p99 at 50 concurrent clients; submit -> running on an idle worker.
+
+    Starts its own redis-server, a scratch database, the gateway and one worker. Appends to
+    BENCHMARKS.md. Example: lob bench api --seconds 5 --samples 5
+    """
+    from shared.bench import api as bench_api
+
+    bench_api.run(seconds=seconds, clients=clients, samples=samples, rate=rate)
+
+
+@app.command("train")
+def train(
+    rows: int = typer.Option(12_000, "--rows", min=2_000, help="Rows of the synthetic market."),
+    batch_size: int = typer.Option(128, "--batch-size", min=1),
+    rounds: int = typer.Option(10, "--rounds", min=1, help="Interleaved rounds per variant."),
+    per_round: int = typer.Option(4, "--per-round", min=1, help="Batches per variant per round."),
+) -> None:
+    """This training engine vs a reference-style loop (materialised windows, shuffled DataLoader,
+    eager fp32), same model and data; samples/s, ratio and window memory to BENCHMARKS.md.
+
+    lob bench train --rows 12000
+    """
+    from shared.bench import train as bench_train
+
+    bench_train.run(rows=rows, batch_size=batch_size, rounds=rounds, per_round=per_round)

@@ -1,7 +1,55 @@
-"""`lob models` commands."""
+"""`lob models`: model versions registered by training jobs.
+
+lob models list               # every version, newest first; * marks the active one
+lob models promote 3          # verify version 3's files and make it the served model (or roll back)
+"""
 
 from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="models commands", no_args_is_help=True)
+app = typer.Typer(help="Model versions: list, promote / roll back.", no_args_is_help=True)
+
+
+@app.command("list")
+def list_models() -> None:
+    """List model versions, newest first, with test metrics; * marks the active one."""
+    from sqlalchemy import select
+
+    from shared.config import get_settings
+    from shared.db.models import ModelVersion
+    from shared.db.registry import read_active
+    from shared.db.session import session_scope
+
+    active = read_active(get_settings().lob_home)
+    with session_scope() as session:
+        rows = session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())).all()
+        if not rows:
+            typer.echo("no model versions yet (a successful training job registers one)")
+            return
+        typer.echo(f"  {'id':>4}  {'job':<12}  fold  {'version':<20}  {'test acc':>8}  promoted")
+        for v in rows:
+            mark = "*" if active is not None and active.version_id == v.id else " "
+            acc = (v.test_metrics or {}).get("accuracy")
+            acc_s = f"{acc:.4f}" if isinstance(acc, int | float) else "-"
+            promoted = v.promoted_at.strftime("%Y-%m-%d %H:%M:%S") if v.promoted_at else "-"
+            typer.echo(
+                f"{mark} {v.id:>4}  {v.job_id:<12}  {v.fold:>4}  {v.version:<20}  {acc_s:>8}  {promoted}"
+            )
+
+
+@app.command("promote")
+def promote(
+    version_id: int = typer.Argument(..., help="Model version id (see `lob models list`)."),
+) -> None:
+    """Verify VERSION_ID against its manifest, make it active and announce it on lob:models."""
+    from shared.config import get_settings
+    from shared.db import registry
+    from shared.db.session import session_scope
+
+    settings = get_settings()
+    with session_scope() as session:
+        msg = registry.promote(
+            session, version_id, home=settings.lob_home, redis_url=settings.redis_url
+        )
+    typer.echo(f"promoted model version {msg.version_id} (job {msg.job_id}, fold {msg.fold})")

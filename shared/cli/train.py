@@ -1,8 +1,124 @@
-"""`lob train`: run walk-forward DeepLOB training locally."""
+"""`lob train`: run walk-forward DeepLOB training locally.
+
+lob train --dataset btc --quick
+lob train --dataset btc --epochs 20 --labels smoothed --smooth-k 10 --alpha 2e-5
+lob train --resume 20260101-120000-btc
+"""
 
 from __future__ import annotations
 
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
 
-def train() -> None:
-    """Train DeepLOB (filled in by the training engine)."""
-    raise NotImplementedError
+import typer
+
+from shared.errors import BadConfig, NotFound
+
+RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+
+
+def _new_run_id(dataset: str, runs: Path) -> str:
+    base = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{dataset}"
+    run_id, n = base, 1
+    while (runs / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def train(
+    dataset: Annotated[str | None, typer.Option(help="dataset name (see `lob data list`)")] = None,
+    labels: Annotated[str, typer.Option(help="triple_barrier | smoothed")] = "triple_barrier",
+    span: Annotated[int, typer.Option(help="triple barrier: EWMA volatility span")] = 100,
+    k: Annotated[float, typer.Option(help="triple barrier: barrier width in sigmas")] = 1.0,
+    h: Annotated[int, typer.Option(help="triple barrier: horizon in rows")] = 100,
+    min_return: Annotated[float, typer.Option(help="triple barrier: minimum barrier")] = 0.0,
+    smooth_k: Annotated[int, typer.Option(help="smoothed: rows averaged ahead")] = 10,
+    alpha: Annotated[float, typer.Option(help="smoothed: threshold")] = 2e-5,
+    folds: Annotated[int, typer.Option(help="walk-forward folds")] = 5,
+    epochs: Annotated[int, typer.Option()] = 20,
+    batch_size: Annotated[int, typer.Option()] = 128,
+    lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-4,
+    patience: Annotated[int, typer.Option(help="early stopping patience (epochs)")] = 5,
+    gamma: Annotated[float, typer.Option(help="focal loss gamma")] = 2.0,
+    device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
+    seed: Annotated[int, typer.Option()] = 0,
+    max_rows: Annotated[int | None, typer.Option(help="use only the first N rows")] = None,
+    amp: Annotated[bool | None, typer.Option("--amp/--no-amp", help="bf16 autocast")] = None,
+    compile: Annotated[bool | None, typer.Option("--compile/--no-compile")] = None,
+    quick: Annotated[bool, typer.Option(help="5,000 rows and 1 epoch: a smoke run")] = False,
+    resume: Annotated[
+        str | None, typer.Option(help="continue run RUN_ID from its last epoch")
+    ] = None,
+    run_id: Annotated[str | None, typer.Option(help="name the run (default: time-dataset)")] = None,
+    progress: Annotated[
+        bool | None,
+        typer.Option("--progress/--no-progress", help="progress bar (default: on a tty)"),
+    ] = None,
+) -> None:
+    """Train DeepLOB on a dataset with walk-forward cross-validation; prints the run directory
+    and the test-set table (model vs majority class vs logistic regression).
+
+    lob train --dataset btc --quick
+    """
+    from shared.config import get_settings
+    from shared.ml import engine
+    from shared.train_config import TrainConfig
+
+    runs = get_settings().storage.runs
+    if resume is not None:
+        if not RUN_ID_RE.fullmatch(resume):
+            raise BadConfig(f"invalid run id {resume!r}")
+        run_dir = runs / resume
+        if not (run_dir / engine.CONFIG).is_file():
+            raise NotFound(f"unknown run {resume!r} (no {run_dir / engine.CONFIG})")
+        if (run_dir / "manifest.json").is_file():
+            raise BadConfig(f"run {resume!r} already finished; nothing to resume")
+        doc = engine.read_config(run_dir)
+        cfg = TrainConfig(**doc["settings"])
+        dataset = doc["dataset"]["name"]
+    else:
+        if dataset is None:
+            raise BadConfig("--dataset NAME is required (or --resume RUN_ID)")
+        try:
+            cfg = TrainConfig(
+                labels=labels,
+                span=span,
+                k=k,
+                h=h,
+                min_return=min_return,
+                smooth_k=smooth_k,
+                alpha=alpha,
+                folds=folds,
+                epochs=epochs,
+                batch_size=batch_size,
+                lr=lr,
+                patience=patience,
+                gamma=gamma,
+                device=device,
+                seed=seed,
+                max_rows=max_rows,
+                amp=amp,
+                compile=compile,
+                quick=quick,
+            )
+        except ValueError as exc:
+            raise BadConfig(str(exc)) from exc
+        if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
+            raise BadConfig(f"invalid run id {run_id!r}: letters, digits, '_', '-', '.'")
+        if run_id is not None and (runs / run_id).exists():
+            raise BadConfig(f"run {run_id!r} already exists (resume it with --resume {run_id})")
+        run_dir = runs / (run_id or _new_run_id(dataset, runs))
+    # Checks first (unknown dataset, too small, single class, no CUDA) so a bad command leaves
+    # no run directory behind.
+    engine.prepare(cfg, dataset)
+    typer.echo(f"run directory: {run_dir}")
+    result = engine.run_training(
+        cfg, dataset=dataset, run_dir=run_dir, echo=typer.echo, progress=progress
+    )
+    if result.get("finished") is False:
+        typer.echo("not every fold finished; nothing scored")
+        return
+    typer.echo(f"run directory: {run_dir}")

@@ -1,0 +1,1 @@
+"""The FastAPI gateway: REST API, WebSocket relay and the web UI on one port (`python -m services.api`)."""

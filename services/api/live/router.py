@@ -1,0 +1,110 @@
+"""The WebSocket endpoint `/ws/{session_id}`: subscriptions in, predictions and job events out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import re
+
+from fastapi import APIRouter, WebSocket
+from pydantic import ValidationError
+
+from services.api.live.relay import SLOW_CLIENT_CODE, Client, Relay
+from services.api.live.schemas import (
+    MAX_FRAME_CHARS,
+    MAX_SUBSCRIPTIONS,
+    ClientMessage,
+    ErrorMessage,
+    Pong,
+    Subscribed,
+)
+
+log = logging.getLogger("lob.relay")
+router = APIRouter(tags=["live"])
+
+SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # e.g. model-test-3fz9k2
+CLOSE_WAIT_S = 10.0  # how long a dropped slow client gets to take its close frame
+
+
+@router.websocket("/ws/{session_id}")
+async def live_socket(websocket: WebSocket, session_id: str) -> None:
+    """Send {"subscribe": ["BTCUSDT"]} (and/or {"subscribe_jobs": [id]}); receive messages."""
+    relay: Relay = websocket.app.state.relay
+    if not SESSION_RE.fullmatch(session_id):
+        await websocket.close(code=1008, reason="invalid session id")
+        return
+    await websocket.accept()
+    client = Client(send=websocket.send_text, queue_size=relay.queue_size)
+    relay.add(client)
+    pump = asyncio.create_task(client.pump())
+    receiver = asyncio.create_task(_receive(websocket, relay, client))
+    overflow = asyncio.create_task(client.overflowed.wait())
+    tasks = (pump, receiver, overflow)
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        if overflow in done:
+            relay.remove(client)  # stop queueing for it at once
+            pump.cancel()
+            receiver.cancel()
+            log.warning("dropping slow WebSocket client %s (queue overflow)", session_id)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    websocket.close(code=SLOW_CLIENT_CODE, reason="slow consumer: queue overflow"),
+                    CLOSE_WAIT_S,
+                )
+    finally:
+        relay.remove(client)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            # Collect every outcome (a send to a vanished peer raises) so none is left unretrieved.
+            with contextlib.suppress(BaseException):
+                await task
+
+
+async def _receive(websocket: WebSocket, relay: Relay, client: Client) -> None:
+    while True:
+        message = await websocket.receive()
+        if message["type"] == "websocket.disconnect":
+            return
+        text = message.get("text")
+        if text is None:
+            _error(client, "binary frames are not understood: send JSON text")
+            continue
+        if len(text) > MAX_FRAME_CHARS:
+            _error(client, f"message too large ({len(text)} > {MAX_FRAME_CHARS} characters)")
+            continue
+        try:
+            parsed = ClientMessage.model_validate(json.loads(text))
+        except json.JSONDecodeError as exc:
+            _error(client, f"not JSON: {exc.msg} at character {exc.pos}")
+            continue
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            _error(client, f"{where + ': ' if where else ''}{first['msg']}")
+            continue
+        _apply(relay, client, parsed)
+
+
+def _apply(relay: Relay, client: Client, msg: ClientMessage) -> None:
+    if msg.ping is not None:
+        client.offer(Pong().model_dump_json())
+    changes = msg.subscribe or msg.unsubscribe or msg.subscribe_jobs or msg.unsubscribe_jobs
+    if not changes:
+        return
+    relay.unsubscribe(client, symbols=msg.unsubscribe, jobs=msg.unsubscribe_jobs)
+    if len(client.symbols | set(msg.subscribe)) > MAX_SUBSCRIPTIONS or (
+        len(client.jobs | set(msg.subscribe_jobs)) > MAX_SUBSCRIPTIONS
+    ):
+        _error(client, f"at most {MAX_SUBSCRIPTIONS} symbols and {MAX_SUBSCRIPTIONS} jobs")
+    else:
+        relay.subscribe(client, symbols=msg.subscribe, jobs=msg.subscribe_jobs)
+    reply = Subscribed(symbols=sorted(client.symbols), jobs=sorted(client.jobs))
+    client.offer(reply.model_dump_json())
+
+
+def _error(client: Client, text: str) -> None:
+    client.offer(ErrorMessage(code="bad_message", message=text).model_dump_json())

@@ -1,0 +1,99 @@
+"""The gateway app: `create_app()`; run it with `python -m services.api` (see __main__.py).
+
+Torch-free by rule: nothing imported here (directly or not) may import torch; a test checks it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import redis.asyncio as aioredis
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from redis.asyncio.retry import Retry as AsyncRetry
+from redis.backoff import ExponentialBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from services.api import errors, web
+from services.api.datasets.router import router as datasets_router
+from services.api.jobs.router import router as jobs_router
+from services.api.live import relay_lifespan
+from services.api.live import router as live_router
+from services.api.models.router import router as models_router
+from services.api.session.router import router as session_router
+from services.api.session.service import SignInLimiter
+from services.api.state import GatewayState
+from services.api.system.metrics import MetricsMiddleware
+from services.api.system.router import router as system_router
+from shared.config import Settings, get_settings
+from shared.db.session import make_async_engine, make_async_sessionmaker
+from shared.errors import BadConfig
+
+log = logging.getLogger(__name__)
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    if not settings.redis_url:
+        raise BadConfig("REDIS_URL is not set (lob up starts an embedded Redis for you)")
+    engine = make_async_engine(settings.database_url)
+    redis = aioredis.Redis.from_url(
+        settings.redis_url,
+        socket_connect_timeout=2,
+        socket_timeout=5,
+        # After a Redis restart the pooled connections are dead: retry on a fresh one.
+        retry=AsyncRetry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+    app.state.gateway = GatewayState(
+        settings=settings,
+        engine=engine,
+        autocommit=engine.execution_options(isolation_level="AUTOCOMMIT"),
+        sessions=make_async_sessionmaker(engine),
+        redis=redis,
+        signin_limiter=SignInLimiter(settings.signin_per_minute),
+    )
+    try:
+        async with relay_lifespan(app):
+            yield
+    finally:
+        await redis.aclose()
+        await engine.dispose()
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="DeepLOB Hub",
+        version="0.1.0",
+        description="Train DeepLOB as jobs; serve live order-book predictions.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    errors.install(app)
+    origins = [o.strip() for o in settings.cors_origins.split(",") if o.strip()]
+    if origins:
+        # Closed unless LOB_CORS_ORIGINS names origins: the UI is served from this same origin.
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_credentials=True,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    app.add_middleware(MetricsMiddleware)
+    for router in (
+        system_router,
+        session_router,
+        jobs_router,
+        datasets_router,
+        models_router,
+        live_router,
+    ):
+        app.include_router(router)
+    web.install(app)  # last: its catch-all must not shadow the API
+    return app

@@ -1,0 +1,1 @@
+"""The live predictor: `python -m services.inference` (see __main__.py)."""

@@ -1,0 +1,1 @@
+"""Celery worker for training jobs: `celery -A services.worker.app worker -Q training`."""

@@ -1,0 +1,1 @@
+"""PostgreSQL: typed models (models.py), engines and sessions (session.py), migrations (migrate.py)."""

@@ -1,0 +1,182 @@
+"""Where and how the model runs: device, bf16 autocast, torch.compile, threads, and the step.
+
+`Stepper.train_step` / `Stepper.predict` are shared by the training engine and `lob bench
+train`, so the benchmark measures exactly what training does.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from shared.errors import BadConfig, Cancelled
+from shared.ml import OMP_PASSIVE
+from shared.ml.losses import FocalLoss
+from shared.ml.model import DeepLOB, DeepLOBConfig
+from shared.train_config import TrainConfig
+
+
+@cache
+def _cpu_has_amx_bf16() -> bool:
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "amx_bf16" in flags
+
+
+@dataclass(frozen=True)
+class Runtime:
+    device: torch.device
+    amp: bool  # bf16 autocast
+    compile: bool  # torch.compile
+    channels_last: bool
+    threads: int
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if not self.amp:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "device": str(self.device),
+            "amp": "bf16" if self.amp else "off",
+            "compile": self.compile,
+            "channels_last": self.channels_last,
+            "threads": self.threads,
+            "torch": torch.__version__,
+        }
+
+
+def resolve_runtime(cfg: TrainConfig) -> Runtime:
+    """Pick device and defaults; BadConfig for --device cuda without CUDA.
+
+    Defaults (cfg.amp / cfg.compile = None), measured on the 2-core Xeon (Sapphire Rapids):
+    - bf16 autocast: on for CUDA (standard for convolutions on tensor cores; not measured
+      here); on CPUs with AMX bf16 tiles, where a training step at batch 128 ran 1.8-2.1× faster
+      than fp32 (`lob bench train`) and its losses tracked fp32's; else off, because without AMX
+      bf16 is emulated and slower than fp32.
+    - torch.compile: off. On CPU (bf16) it took 30 s to compile for +8% per step, which short
+      runs do not pay back; on CUDA it has not been measured.
+    - channels_last: on. bf16 convolutions need it on CPU (bf16 in NCHW measured slower);
+      fp32 is about even in either layout.
+    """
+    cuda = torch.cuda.is_available()
+    if cfg.device == "cuda" and not cuda:
+        raise BadConfig("--device cuda: CUDA is not available on this machine (use cpu or auto)")
+    device = torch.device(
+        "cuda" if cfg.device == "cuda" or (cfg.device == "auto" and cuda) else "cpu"
+    )
+    if device.type == "cuda":
+        amp_default = torch.cuda.is_bf16_supported()
+        threads = min(8, _cpu_count())
+    else:
+        amp_default = _cpu_has_amx_bf16()
+        threads = _cpu_count()
+    return Runtime(
+        device=device,
+        amp=amp_default if cfg.amp is None else cfg.amp,
+        compile=False if cfg.compile is None else cfg.compile,
+        channels_last=True,
+        threads=threads,
+    )
+
+
+def _cpu_count() -> int:
+    try:
+        cores = max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        cores = max(1, os.cpu_count() or 1)
+    # Spinning OpenMP threads on an oversubscribed machine are several times slower than one
+    # thread (see shared/ml/__init__.py); without the passive policy, stay single-threaded then.
+    if cores > 1 and not OMP_PASSIVE and os.getloadavg()[0] >= cores:
+        return 1
+    return cores
+
+
+def apply_threads(runtime: Runtime) -> None:
+    # One intra-op thread per core we may use; more only adds contention on a shared machine.
+    if torch.get_num_threads() != runtime.threads:
+        torch.set_num_threads(runtime.threads)
+    if runtime.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input shapes: let cuDNN pick its fastest
+
+
+def make_model(runtime: Runtime, cfg: DeepLOBConfig | None = None) -> DeepLOB:
+    model = DeepLOB(cfg).to(runtime.device)
+    if runtime.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+class Stepper:
+    """One optimisation step and one evaluation pass, under the runtime's precision settings."""
+
+    def __init__(
+        self,
+        model: DeepLOB,
+        optimizer: torch.optim.Optimizer | None,
+        loss_fn: FocalLoss,
+        runtime: Runtime,
+    ) -> None:
+        self.model = model
+        self.optimizer = optimizer
+        self.loss_fn = loss_fn
+        self.runtime = runtime
+        self.forward: Callable[[torch.Tensor], torch.Tensor] = (
+            torch.compile(model) if runtime.compile else model  # type: ignore[assignment]
+        )
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """→ (summed loss, number correct) as 0-d tensors (no host sync here)."""
+        assert self.optimizer is not None, "a Stepper built for evaluation cannot train"
+        self.optimizer.zero_grad(set_to_none=True)
+        with self.runtime.autocast():
+            logits = self.forward(x)
+        loss = self.loss_fn(logits, y)
+        loss.backward()
+        self.optimizer.step()
+        with torch.no_grad():
+            correct = (logits.argmax(1) == y).sum()
+        return loss.detach() * y.shape[0], correct
+
+    @torch.inference_mode()
+    def predict(
+        self, batches: Iterator[Any], should_stop: Callable[[], bool] | None = None
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Mean loss, predicted classes and true classes over `batches` (model in eval mode)."""
+        self.model.eval()
+        try:
+            loss_sum = torch.zeros((), device=self.runtime.device, dtype=torch.float64)
+            weight_sum = 0.0
+            preds, trues = [], []
+            for batch in batches:
+                if should_stop is not None and should_stop():
+                    raise Cancelled("training cancelled during validation")
+                with self.runtime.autocast():
+                    logits = self.forward(batch.x)
+                alpha = self.loss_fn.alpha
+                w = (
+                    alpha[batch.y]
+                    if alpha is not None
+                    else torch.ones_like(batch.y, dtype=torch.float32)
+                )
+                # The loss is a weighted mean; undo the division to average over all batches.
+                loss_sum += self.loss_fn(logits, batch.y).double() * w.sum().double()
+                weight_sum += float(w.sum())
+                preds.append(logits.argmax(1).cpu())
+                trues.append(batch.y.cpu())
+        finally:
+            self.model.train()
+        pred = torch.cat(preds).numpy() if preds else np.zeros(0, np.int64)
+        true = torch.cat(trues).numpy() if trues else np.zeros(0, np.int64)
+        return float(loss_sum) / max(weight_sum, 1e-12), pred, true

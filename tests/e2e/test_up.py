@@ -1,0 +1,185 @@
+"""`lob up` exactly as a user runs it: fresh LOB_HOME, no DATABASE_URL or REDIS_URL."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+import websockets
+
+from shared.embedded import free_port
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+
+def _wait(
+    cond, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None
+):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise AssertionError(
+                f"lob up exited ({proc.returncode}) while waiting for {what}:\n{_tail(log)}"
+            )
+        value = cond()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}:\n{_tail(log)}")
+
+
+def _tail(log: Path | None) -> str:
+    return log.read_text()[-4000:] if log and log.exists() else ""
+
+
+def _get(url: str, **kw) -> httpx.Response | None:
+    try:
+        return httpx.get(url, timeout=3, **kw)
+    except httpx.HTTPError:
+        return None
+
+
+class Stack:
+    def __init__(
+        self, home: Path, proc: subprocess.Popen, log: Path, ports: dict[str, int]
+    ) -> None:
+        self.home, self.proc, self.log, self.ports = home, proc, log, ports
+        self.base = f"http://127.0.0.1:{ports['api']}"
+
+    def descendants(self) -> list[psutil.Process]:
+        procs = psutil.Process(self.proc.pid).children(recursive=True)
+        # The embedded PostgreSQL is started by pg_ctl and re-parented; find it by its data dir.
+        for p in psutil.process_iter(["cmdline"]):
+            if (
+                any(str(self.home) in part for part in (p.info["cmdline"] or []))
+                and p.pid != self.proc.pid
+            ):
+                procs.append(p)
+        return procs
+
+
+def _start(tmp_path: Path, *extra: str) -> Stack:
+    home = tmp_path / "home"
+    ports = {"api": free_port(), "flower": free_port(), "inference": free_port()}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "LOB_API_TOKEN"}
+    }
+    env["LOB_HOME"] = str(home)
+    log = tmp_path / "up.log"
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "shared.cli.main",
+            "up",
+            "--api-port",
+            str(ports["api"]),
+            "--flower-port",
+            str(ports["flower"]),
+            "--inference-port",
+            str(ports["inference"]),
+            *extra,
+        ],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return Stack(home, proc, log, ports)
+
+
+def _stop(stack: Stack) -> list[psutil.Process]:
+    children = stack.descendants()
+    stack.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    stack.proc.wait(60)
+    return children
+
+
+@pytest.fixture
+def demo_stack(tmp_path: Path) -> Iterator[Stack]:
+    stack = _start(tmp_path, "--demo-rows", "20000")
+    yield stack
+    if stack.proc.poll() is None:
+        _stop(stack)
+
+
+def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(demo_stack: Stack) -> None:
+    s = demo_stack
+    # Given lob up on a fresh machine, when it has started, then every health endpoint is healthy.
+    _wait(
+        lambda: (r := _get(f"{s.base}/readyz")) is not None and r.status_code == 200,
+        180,
+        "gateway /readyz",
+        s.proc,
+        s.log,
+    )
+    _wait(
+        lambda: (
+            (r := _get(f"http://127.0.0.1:{s.ports['inference']}/healthz")) is not None
+            and r.status_code == 200
+        ),
+        120,
+        "inference /healthz",
+        s.proc,
+        s.log,
+    )
+    flower = _wait(
+        lambda: _get(f"http://127.0.0.1:{s.ports['flower']}/"), 120, "Flower", s.proc, s.log
+    )
+    assert flower.status_code == 401, "Flower must ask for basic auth"
+    assert "/login?code=" in s.log.read_text()
+
+    # The demo job (submitted because no model exists) succeeds.
+    def demo_job_done():
+        r = _get(f"{s.base}/api/jobs")
+        items = r.json()["items"] if r is not None and r.status_code == 200 else []
+        assert not any(j["status"] in ("failed", "cancelled") for j in items), items
+        return [j for j in items if j["status"] == "succeeded"]
+
+    jobs = _wait(demo_job_done, 420, "the demo training job to succeed", s.proc, s.log)
+    assert jobs[0]["dataset"] == "demo"
+
+    # Predictions from the promoted model reach a WebSocket client.
+    async def first_prediction() -> dict:
+        async with websockets.connect(f"ws://127.0.0.1:{s.ports['api']}/ws/model-test-up") as ws:
+            await ws.send(json.dumps({"subscribe": ["DEMO"]}))
+            while True:
+                msg = json.loads(await asyncio.wait_for(ws.recv(), 120))
+                if msg.get("type") == "prediction" and msg.get("status") == "ok":
+                    return msg
+
+    msg = asyncio.run(first_prediction())
+    assert msg["symbol"] == "DEMO"
+    assert abs(sum(msg["probs"].values()) - 1) < 1e-4
+    assert msg["model_version"]
+
+
+def test_ctrl_c_leaves_no_child_process_behind(tmp_path: Path) -> None:
+    stack = _start(tmp_path, "--no-demo")
+    try:
+        _wait(
+            lambda: (r := _get(f"{stack.base}/healthz")) is not None and r.status_code == 200,
+            180,
+            "gateway /healthz",
+            stack.proc,
+            stack.log,
+        )
+        _wait(lambda: len(stack.descendants()) >= 5, 60, "all children", stack.proc, stack.log)
+    finally:
+        children = _stop(stack)
+    assert stack.proc.returncode in (0, 130), _tail(stack.log)
+    assert len(children) >= 5
+    _gone, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive, f"left behind: {[(p.pid, p.cmdline()) for p in alive]}"
