@@ -74,3 +74,21 @@ def train(
     from shared.bench import train as bench_train
 
     bench_train.run(rows=rows, batch_size=batch_size, rounds=rounds, per_round=per_round)
+
+
+@app.command("soak")
+def soak(
+    minutes: float = typer.Option(30.0, "--minutes", min=0.5, help="How long to run."),
+    symbols: int = typer.Option(10, "--symbols", min=1, help="Symbols in the synthetic market."),
+    rate: float = typer.Option(10.0, "--rate", min=0.1, help="Snapshots per second per symbol."),
+    clients: int = typer.Option(200, "--clients", min=1, help="WebSocket clients."),
+) -> None:
+    """Replay + WebSocket clients + a training job for minutes; RSS and latency every minute.
+
+    Reports each service's RSS trend and every lost or doubled prediction; appends to
+    BENCHMARKS.md and writes test-artifacts/reliability/soak.json.
+    Example: lob bench soak --minutes 3 --clients 50
+    """
+    from shared.bench import soak as bench_soak
+
+    bench_soak.run(minutes=minutes, symbols=symbols, rate=rate, clients=clients)

@@ -53,8 +53,13 @@ def record_figure(
     lost: str,
     recovery: str,
     data: dict[str, Any] | None = None,
+    passed: bool = True,
 ) -> None:
-    """Merge one measured row into figures.json (kind: 'fault', 'input' or 'security')."""
+    """Merge one measured row into figures.json (kind: 'fault', 'input' or 'security').
+
+    Tests record before their last asserts, so a failing run still leaves its real figures,
+    marked passed=False.
+    """
     with _figures_lock:
         FIGURES.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -68,6 +73,7 @@ def record_figure(
             "times": times,
             "lost": lost,
             "recovery": recovery,
+            "passed": passed,
             "data": data or {},
             "measured_at": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
         }

@@ -91,14 +91,8 @@ def test_redis_restart_during_streaming_and_training_recovers_within_10_s(
     seqs = [m["seq"] for m in msgs]
     stamps = [m["ts"] for m in msgs]
     recovery = {k: marks[k] - marks["back"] for k in ("stream", "jobs", "ready")}
-    assert sub.close_code is None, "the client kept its socket"
-    assert duplicates(seqs) == 0 and seqs == sorted(seqs)
-    assert all(v < RECOVERY_BUDGET_S for v in recovery.values()), recovery
-    assert job["attempts"] == 1, "the job kept running on its worker"
-    assert len(job["metrics"]) == 2 * 3
     lost = _ts_gaps(stamps)
     doubled = duplicates(stamps)
-    assert lost == 0 and doubled == 0, (lost, doubled)
     record_figure(
         "redis_restart",
         kind="fault",
@@ -106,11 +100,21 @@ def test_redis_restart_during_streaming_and_training_recovers_within_10_s(
         done="redis-server killed, back empty 1 s later, while a job trains and a feed replays "
         "30 snapshots/s to a WebSocket client",
         times=1,
-        lost=f"nothing: job succeeded on its first attempt with all {len(job['metrics'])} "
-        f"metrics rows; {lost} snapshots missing, {doubled} doubled; socket kept",
+        lost=f"job: nothing (succeeded on attempt {job['attempts']}, {len(job['metrics'])}/6 "
+        f"metrics rows); stream: {lost} snapshot(s) never predicted, {doubled} doubled; "
+        f"socket kept: {sub.close_code is None}",
         recovery=f"predictions {recovery['stream']:.1f} s, job events {recovery['jobs']:.1f} s, "
         f"gateway + inference ready {recovery['ready']:.1f} s after Redis was back",
-        data=recovery | {"predictions": len(msgs)},
+        data=recovery | {"predictions": len(msgs), "lost": lost, "doubled": doubled},
+        passed=lost == 0 and doubled == 0,
+    )
+    assert sub.close_code is None, "the client kept its socket"
+    assert duplicates(seqs) == 0 and seqs == sorted(seqs)
+    assert all(v < RECOVERY_BUDGET_S for v in recovery.values()), recovery
+    assert job["attempts"] == 1, "the job kept running on its worker"
+    assert len(job["metrics"]) == 2 * 3
+    assert lost == 0 and doubled == 0, (
+        f"{lost} snapshot(s) lost, {doubled} doubled across the restart (see RELIABILITY.md)"
     )
 
 
@@ -209,6 +213,21 @@ def test_postgres_restart_gives_json_503s_and_loses_nothing(stack: RelStack) -> 
         if what != "GET /healthz"
         and not (code == 503 and isinstance(body, dict) and ("detail" in body or "checks" in body))
     ]
+    after = {j["id"] for j in http.get("/api/jobs", params={"size": 200}).json()["items"]}
+    rows = len(job["metrics"])
+    record_figure(
+        "postgres_restart",
+        kind="fault",
+        what="PostgreSQL restart",
+        done="pg_ctl stop, 4 s down, start, while a job trains; the API polled throughout",
+        times=1,
+        lost=f"{len(answers)} requests while down, {len(answers) - len(bad)} of them JSON 503 "
+        f"or health 200; every job still listed: {before | {job_id} <= after}; the job "
+        f"succeeded (attempt {job['attempts']}) with {rows}/6 epoch metrics rows",
+        recovery=f"API {api_back:.2f} s, training events {job_back:.1f} s after PostgreSQL was back",
+        data={"api_s": api_back, "job_s": job_back, "requests_while_down": len(answers)},
+        passed=not bad and rows == 6 and before | {job_id} <= after,
+    )
     assert answers and not bad, bad[:5]
     assert all(code == 200 for what, code, _ in answers if what == "GET /healthz")
     assert all(
@@ -217,19 +236,8 @@ def test_postgres_restart_gives_json_503s_and_loses_nothing(stack: RelStack) -> 
         if what.startswith(("GET /api", "POST /api"))
     )
     # Nothing lost: every job is still listed, the running one succeeded with all its metrics
-    after = {j["id"] for j in http.get("/api/jobs", params={"size": 200}).json()["items"]}
     assert before | {job_id} <= after
-    assert len(job["metrics"]) == 2 * 3
     assert api_back < RECOVERY_BUDGET_S
-    record_figure(
-        "postgres_restart",
-        kind="fault",
-        what="PostgreSQL restart",
-        done="pg_ctl stop, 4 s down, start, while a job trains; the API polled throughout",
-        times=1,
-        lost=f"nothing: {len(answers)} requests while down, all JSON 503 (health 200); every job "
-        f"still listed; the job succeeded (attempt {job['attempts']}) with all "
-        f"{len(job['metrics'])} metrics rows",
-        recovery=f"API {api_back:.2f} s, training events {job_back:.1f} s after PostgreSQL was back",
-        data={"api_s": api_back, "job_s": job_back, "requests_while_down": len(answers)},
-    )
+    assert sorted((m["fold"], m["epoch"]) for m in job["metrics"]) == [
+        (f, e) for f in (1, 2) for e in (1, 2, 3)
+    ], "an epoch's metrics row is missing after the outage (see RELIABILITY.md)"

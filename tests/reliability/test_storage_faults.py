@@ -116,12 +116,8 @@ def test_a_failing_checkpoint_write_fails_the_job_clearly_and_keeps_what_was_the
             lines = (run / "metrics.jsonl").read_text().splitlines()
     finally:
         events.close()
-    assert message in job["error"], job["error"]
-    assert all(line.startswith("{") and line.endswith("}") for line in lines)
-    # And the active model is untouched and still serving
-    assert active.read_bytes() == active_before
-    assert stack.inference_status()["model_version"] == serving_before
-    assert livekit.http_json(f"{stack.api}/api/models/active")[0] == 200
+    intact = active.read_bytes() == active_before
+    serving = stack.inference_status()["model_version"] == serving_before
     record_figure(
         f"storage_{fault}",
         kind="fault",
@@ -134,9 +130,15 @@ def test_a_failing_checkpoint_write_fails_the_job_clearly_and_keeps_what_was_the
             else "run directory (its own 16 MB tmpfs) filled to the last byte mid-epoch"
         ),
         times=1,
-        lost="nothing: the job failed with "
-        f"'{job['error'][:90]}...'; last epoch's resume.pt, best weights and scaler unchanged "
-        "and loadable, no temp files left; active model unchanged and serving",
+        lost="nothing: last epoch's resume.pt, best weights and scaler unchanged and loadable, "
+        f"no temp files left; active model unchanged and serving: {intact and serving}. "
+        f"Job error: '{job['error'][:100]}'",
         recovery=f"job marked failed {failed_in:.1f} s after the fault (at its next write)",
         data={"failed_in_s": failed_in, "error": job["error"]},
+        passed=message in job["error"] and intact and serving,
     )
+    assert message in job["error"], f"unclear error: {job['error']!r}"
+    assert all(line.startswith("{") and line.endswith("}") for line in lines)
+    # And the active model is untouched and still serving
+    assert intact and serving
+    assert livekit.http_json(f"{stack.api}/api/models/active")[0] == 200

@@ -1,0 +1,480 @@
+"""The soak test: the whole live path and a training job, for minutes, watched every minute.
+
+lob bench soak                                   # 30 minutes, 10 symbols x 10/s, 200 clients
+lob bench soak --minutes 3 --clients 50          # a short run
+
+What runs: an embedded redis-server; PostgreSQL (a fresh database on DATABASE_URL's server, or
+an embedded one); the real gateway, inference service and one Celery worker as subprocesses; a
+synthetic market of `symbols` symbols, each at `rate` snapshots/s, XADDed on a fixed schedule;
+`clients` WebSocket clients in this process, each subscribed to one symbol; and training jobs
+back to back (a new one is submitted whenever one ends), so a job is always running.
+
+Every minute it records, per service, the resident memory (process and children) and a latency:
+gateway GET /api/jobs (20 probes), inference stream -> publish (`latency_ms` of the predictions),
+snapshot -> WebSocket client, Redis PING, PostgreSQL SELECT 1, and the worker's training samples/s.
+At the end: the RSS trend of each service (least-squares slope, MB per minute, over the minutes
+after the first), and every prediction lost or delivered twice (per client, by seq). Appends a
+table to BENCHMARKS.md and writes test-artifacts/reliability/soak.json.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.bench.report import percentile, record
+
+SOAK_JSON = Path("test-artifacts") / "reliability" / "soak.json"
+TOKEN = "soak-" + uuid.uuid4().hex[:12]
+# A training job small enough to finish in a few minutes on 2 shared cores, so jobs come and go.
+JOB_CONFIG = {"max_rows": 3000, "folds": 2, "epochs": 2, "batch_size": 64}
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Services:
+    base: Path
+    env: dict[str, str]
+    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    extra_pids: dict[str, int] = field(default_factory=dict)  # redis, postgres
+
+    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
+        log = (self.base / f"{name}.log").open("wb")
+        proc = subprocess.Popen(
+            [sys.executable, *argv],
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group: Celery's children stop with it
+        )
+        self.procs[name] = proc
+        return proc
+
+    def pids(self) -> dict[str, int]:
+        return {**{n: p.pid for n, p in self.procs.items()}, **self.extra_pids}
+
+    def close(self) -> None:
+        import signal
+
+        for proc in reversed(list(self.procs.values())):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGTERM)
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.killpg(proc.pid, signal.SIGKILL)
+                    proc.wait(5)
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of a process and all its children, MB."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return float("nan")
+    total = 0
+    for p in procs:
+        with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+            total += p.memory_info().rss
+    return total / 2**20
+
+
+def _wait(cond: Any, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if cond():
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"timed out waiting for {what}")
+
+
+def _database(base: Path) -> tuple[str, Any, str | None]:
+    """(url of a fresh database, embedded server or None, admin url to drop it) with migrations."""
+    import sqlalchemy as sa
+
+    from shared import embedded
+    from shared.config import get_settings
+
+    admin, server = get_settings().database_url, None
+    if admin:
+        try:
+            sa.create_engine(admin, connect_args={"connect_timeout": 2}).connect().close()
+        except sa.exc.OperationalError:
+            admin = None
+    if not admin:
+        admin, server = embedded.start_postgres(base / "pg")
+    engine = sa.create_engine(sa.engine.make_url(admin), isolation_level="AUTOCOMMIT")
+    name = f"lob_soak_{uuid.uuid4().hex[:8]}"
+    with engine.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    engine.dispose()
+    url = sa.engine.make_url(admin).set(database=name).render_as_string(hide_password=False)
+    subprocess.run(
+        [sys.executable, "-m", "shared.cli.main", "db", "upgrade"],
+        env={**os.environ, "DATABASE_URL": url},
+        check=True,
+        capture_output=True,
+    )
+    return url, server, (admin if server is None else None)
+
+
+def _drop(url: str, admin: str) -> None:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(
+            sa.text(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)')
+        )
+    engine.dispose()
+
+
+# -- clients -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Client:
+    symbol: str
+    seqs: list[int] = field(default_factory=list)
+    e2e_ms: list[tuple[float, float]] = field(default_factory=list)  # (monotonic, ms)
+    infer_ms: list[tuple[float, float]] = field(default_factory=list)
+    closed: int | None = None
+
+
+async def listen(url: str, client: Client, ready: asyncio.Event, stop: asyncio.Event) -> None:
+    from websockets.asyncio.client import connect
+    from websockets.exceptions import ConnectionClosed
+
+    try:
+        async with connect(url, max_size=2**20, open_timeout=60) as ws:
+            await ws.send(json.dumps({"subscribe": [client.symbol]}))
+            while json.loads(await ws.recv()).get("type") != "subscribed":
+                pass
+            ready.set()
+            while not stop.is_set():
+                try:
+                    raw = await asyncio.wait_for(ws.recv(), 0.5)
+                except TimeoutError:
+                    continue
+                now = time.time_ns()
+                msg = json.loads(raw)
+                if msg.get("type") != "prediction":
+                    continue
+                t = time.monotonic()
+                client.seqs.append(msg["seq"])
+                client.e2e_ms.append((t, (now - msg["ts"]) / 1e6))
+                client.infer_ms.append((t, float(msg["latency_ms"])))
+    except ConnectionClosed as exc:
+        client.closed = exc.rcvd.code if exc.rcvd else -1
+        ready.set()
+
+
+# -- probes --------------------------------------------------------------------------------------
+
+
+def _timed(fn: Any, n: int = 20) -> list[float]:
+    out = []
+    for _ in range(n):
+        t = time.perf_counter()
+        try:
+            fn()
+        except Exception:  # a failed probe counts as missing, not as fast
+            continue
+        out.append((time.perf_counter() - t) * 1e3)
+    return out
+
+
+def slope(xs: list[float], ys: list[float]) -> float:
+    """Least-squares slope of ys over xs (NaN with fewer than two points)."""
+    pts = [(x, y) for x, y in zip(xs, ys, strict=True) if y == y]
+    if len(pts) < 2:
+        return float("nan")
+    mx = statistics.fmean(x for x, _ in pts)
+    my = statistics.fmean(y for _, y in pts)
+    den = sum((x - mx) ** 2 for x, _ in pts)
+    return sum((x - mx) * (y - my) for x, y in pts) / den if den else float("nan")
+
+
+# -- the run -------------------------------------------------------------------------------------
+
+
+def run(
+    minutes: float = 30.0, symbols: int = 10, rate: float = 10.0, clients: int = 200
+) -> dict[str, Any]:
+    import httpx
+    import redis
+    import sqlalchemy as sa
+
+    from shared import atomic, embedded
+    from shared.bench.live import Market, _raise_fd_limit, make_bench_run
+    from shared.data.store import write_dataset
+    from shared.data.synth import synth_market
+    from shared.events import ModelPromoted
+
+    _raise_fd_limit(clients * 2 + 256)
+    with tempfile.TemporaryDirectory(prefix="lob-soak-") as tmp:
+        base = Path(tmp)
+        home = base / "home"
+        run_dir = make_bench_run(home)
+        promoted = ModelPromoted(version_id=1, job_id="bench", fold=5, path=str(run_dir))
+        atomic.write_text(home / "models" / "active.json", promoted.model_dump_json())
+        ts, feats = synth_market(20_000, seed=7)
+        write_dataset("soak", ts=ts, features=feats, symbols=["SOAK"], home=home)
+        redis_url, redis_proc = embedded.start_redis(base / "redis")
+        db_url, pg_server, admin = _database(base)
+        gw_port, inf_port = embedded.free_port(), embedded.free_port()
+        env = {
+            **os.environ,
+            "LOB_HOME": str(home),
+            "REDIS_URL": redis_url,
+            "DATABASE_URL": db_url,
+            "LOB_API_TOKEN": TOKEN,
+            "PYTHONUNBUFFERED": "1",
+        }
+        services = Services(base, env, extra_pids={"redis": redis_proc.pid})
+        if pg_server is not None:
+            services.extra_pids["postgres"] = int(pg_server.get_pid())
+        try:
+            services.start("gateway", ["-m", "services.api", "--host", "127.0.0.1", "--port",
+                                       str(gw_port), "--log-level", "warning"])  # fmt: skip
+            services.start("inference", ["-m", "services.inference", "--port", str(inf_port)])
+            services.start("worker", ["-m", "celery", "-A", "services.worker.app", "worker",
+                                      "-Q", "training", "--loglevel", "WARNING", "-n", "soak@%h"])  # fmt: skip
+            api = f"http://127.0.0.1:{gw_port}"
+            _wait(lambda: httpx.get(f"{api}/readyz").status_code == 200, 120, "the gateway")
+            _wait(
+                lambda: httpx.get(f"http://127.0.0.1:{inf_port}/healthz").status_code == 200,
+                120,
+                "inference",
+            )
+            result = asyncio.run(
+                _scenario(
+                    api=api,
+                    ws=f"ws://127.0.0.1:{gw_port}/ws",
+                    redis_url=redis_url,
+                    db_url=db_url,
+                    services=services,
+                    market=Market(redis_url, symbols),
+                    minutes=minutes,
+                    rate=rate,
+                    clients=clients,
+                    http=httpx.Client(
+                        base_url=api, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+                    ),
+                    probes=(redis.Redis.from_url(redis_url), sa.create_engine(db_url)),
+                )
+            )
+        finally:
+            services.close()
+            redis_proc.terminate()
+            redis_proc.wait(10)
+            if admin:
+                with contextlib.suppress(Exception):
+                    _drop(db_url, admin)
+            if pg_server is not None:
+                pg_server.cleanup()
+    result.update(minutes=minutes, symbols=symbols, rate=rate, clients=clients)
+    _report(result)
+    return result
+
+
+async def _scenario(
+    *,
+    api: str,
+    ws: str,
+    redis_url: str,
+    db_url: str,
+    services: Services,
+    market: Any,
+    minutes: float,
+    rate: float,
+    clients: int,
+    http: Any,
+    probes: tuple[Any, Any],
+) -> dict[str, Any]:
+    from sqlalchemy import text
+
+    market.warm_up()
+    listeners = [Client(market.names[i % len(market.names)]) for i in range(clients)]
+    stop = asyncio.Event()
+    readies = [asyncio.Event() for _ in listeners]
+    tasks = []
+    for i, (client, ready) in enumerate(zip(listeners, readies, strict=True)):
+        tasks.append(asyncio.create_task(listen(f"{ws}/model-test-soak{i}", client, ready, stop)))
+        if i % 50 == 49:
+            await asyncio.sleep(0.05)
+    async with asyncio.timeout(180):
+        await asyncio.gather(*(r.wait() for r in readies))
+    await asyncio.sleep(1.0)
+    first = {name: market.sent[k] + 1 for k, name in enumerate(market.names)}
+
+    jobs: dict[str, str] = {}  # id -> last status
+    current: list[str | None] = [None]
+
+    def keep_training() -> None:
+        job = current[0]
+        if job is not None:
+            status = http.get(f"/api/jobs/{job}").json()["status"]
+            jobs[job] = status
+            if status in ("queued", "running"):
+                return
+        r = http.post("/api/jobs", json={"dataset": "soak", "config": JOB_CONFIG})
+        if r.status_code == 202:
+            current[0] = r.json()["id"]
+            jobs[current[0]] = "queued"
+
+    redis_client, engine = probes
+    samples: list[dict[str, Any]] = []
+    n = len(market.names)
+    step = 1.0 / (n * rate)
+    start = time.monotonic()
+    next_minute = start + 60.0
+    end = start + minutes * 60.0
+    i = 0
+    minute_started = start
+
+    def sample(t0: float, t1: float) -> dict[str, Any]:
+        e2e = [ms for c in listeners for t, ms in c.e2e_ms if t0 <= t < t1]
+        inf = [ms for c in listeners[:n] for t, ms in c.infer_ms if t0 <= t < t1]
+        gw = _timed(lambda: http.get("/api/jobs", params={"size": 5}).raise_for_status())
+        rd = _timed(redis_client.ping)
+
+        def select1() -> None:
+            with engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        pg = _timed(select1)
+        speed = None
+        with contextlib.suppress(Exception):
+            if current[0]:
+                metrics = http.get(f"/api/jobs/{current[0]}").json().get("metrics") or []
+                if metrics:
+                    speed = metrics[-1].get("extra", {}).get("samples_per_s")
+        return {
+            "minute": round((t1 - start) / 60.0, 2),
+            "rss_mb": {name: rss_mb(pid) for name, pid in services.pids().items()},
+            "gateway_get_ms": {"p50": percentile(gw, 50), "p99": percentile(gw, 99)},
+            "inference_ms": {"p50": percentile(inf, 50), "p99": percentile(inf, 99)},
+            "ws_e2e_ms": {"p50": percentile(e2e, 50), "p99": percentile(e2e, 99)},
+            "redis_ping_ms": percentile(rd, 50),
+            "postgres_select_ms": percentile(pg, 50),
+            "worker_samples_per_s": speed,
+            "jobs": dict(jobs),
+        }
+
+    keep_training()
+    last_poll = time.monotonic()
+    while (due := start + i * step) < end:
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        market.send(i % n)
+        i += 1
+        now = time.monotonic()
+        if now - last_poll > 5.0:
+            await asyncio.to_thread(keep_training)
+            last_poll = now
+        if now >= next_minute:
+            row = await asyncio.to_thread(sample, minute_started, now)
+            samples.append(row)
+            print(json.dumps(row), flush=True)
+            minute_started, next_minute = now, next_minute + 60.0
+    last = {name: market.sent[k] for k, name in enumerate(market.names)}
+    await asyncio.sleep(3.0)
+    if time.monotonic() - minute_started > 10:
+        samples.append(await asyncio.to_thread(sample, minute_started, time.monotonic()))
+    stop.set()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await asyncio.to_thread(keep_training)
+
+    expected = got = doubled = 0
+    for c in listeners:
+        lo, hi = first[c.symbol], last[c.symbol]
+        have = [s for s in c.seqs if lo <= s <= hi]
+        expected += hi - lo + 1
+        got += len(set(have))
+        doubled += len(have) - len(set(have))
+    return {
+        "samples": samples,
+        "sent": sum(market.sent) - sum(first.values()) + len(first),
+        "expected": expected,
+        "delivered": got,
+        "lost": expected - got,
+        "doubled": doubled,
+        "dropped_clients": sum(1 for c in listeners if c.closed is not None),
+        "jobs": dict(jobs),
+    }
+
+
+def _report(result: dict[str, Any]) -> None:
+    samples = result["samples"]
+    services = sorted({s for row in samples for s in row["rss_mb"]})
+    steady = samples[1:] if len(samples) > 2 else samples  # the first minute is warm-up
+    xs = [row["minute"] for row in steady]
+    trend = {s: slope(xs, [row["rss_mb"].get(s, float("nan")) for row in steady]) for s in services}
+    result["rss_slope_mb_per_min"] = trend
+    SOAK_JSON.parent.mkdir(parents=True, exist_ok=True)
+    SOAK_JSON.write_text(json.dumps(result, indent=2, default=str) + "\n")
+
+    def series(get: Any) -> str:
+        return " / ".join(f"{get(row):.0f}" for row in samples)
+
+    def series_f(get: Any) -> str:
+        return " / ".join(f"{get(row):.1f}" for row in samples)
+
+    jobs = result["jobs"]
+    done = sum(1 for s in jobs.values() if s == "succeeded")
+    failed = sum(1 for s in jobs.values() if s == "failed")
+    rows = [
+        (
+            f"{s} RSS per minute (MB)",
+            series(lambda row, s=s: row["rss_mb"].get(s, float("nan"))),
+            "",
+            f"trend {trend[s]:+.2f} MB/min",
+        )
+        for s in services
+    ]
+    rows += [
+        ("gateway GET /api/jobs p50 per minute (ms)", series_f(lambda r: r["gateway_get_ms"]["p50"]), "", ""),
+        ("inference stream -> publish p50 / min (ms)", series_f(lambda r: r["inference_ms"]["p50"]), "", ""),
+        ("inference stream -> publish p99 / min (ms)", series_f(lambda r: r["inference_ms"]["p99"]), "", ""),
+        ("snapshot -> WebSocket p50 per minute (ms)", series_f(lambda r: r["ws_e2e_ms"]["p50"]), "", "<= 5 ms"),
+        ("snapshot -> WebSocket p99 per minute (ms)", series_f(lambda r: r["ws_e2e_ms"]["p99"]), "", "<= 20 ms"),
+        ("Redis PING p50 per minute (ms)", series_f(lambda r: r["redis_ping_ms"]), "", ""),
+        ("PostgreSQL SELECT 1 p50 per minute (ms)", series_f(lambda r: r["postgres_select_ms"]), "", ""),
+        (
+            "predictions delivered / expected",
+            f"{result['delivered']}/{result['expected']}",
+            "",
+            f"lost {result['lost']}, doubled {result['doubled']}, clients dropped "
+            f"{result['dropped_clients']}",
+        ),
+        ("training jobs during the run", f"{done} succeeded, {failed} failed, {len(jobs)} in all", "", ""),
+    ]  # fmt: skip
+    notes = (
+        f"{result['minutes']:g} min, {result['symbols']} symbols x {result['rate']:g} snapshots/s, "
+        f"{result['clients']} WebSocket clients (one symbol each), training jobs back to back "
+        f"({JOB_CONFIG}). RSS includes child processes. Trend = least-squares slope after the "
+        "first (warm-up) minute. Clients, market and probes share the machine's cores with every "
+        "service."
+    )
+    record(f"Soak (lob bench soak, {result['minutes']:g} min)", rows, notes)
