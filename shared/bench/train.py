@@ -60,7 +60,7 @@ def run(
 
     cfg = TrainConfig(batch_size=batch_size)
     runtime = resolve_runtime(cfg)
-    apply_threads(runtime)
+    default_threads = torch.get_num_threads()  # what a plain script gets: one per core
     fp32 = dataclasses.replace(runtime, amp=False)
 
     with tempfile.TemporaryDirectory(prefix="lob-bench-train-") as tmp:
@@ -93,7 +93,7 @@ def run(
         torch.manual_seed(SEED)
         init = DeepLOB().state_dict()
 
-        def ref_setup() -> tuple[Callable[[], int], str]:
+        def ref_setup() -> tuple[Callable[[], int], str, int]:
             model = DeepLOB()
             model.load_state_dict(init)
             opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -109,9 +109,9 @@ def run(
                 opt.step()
                 return int(y.shape[0])
 
-            return step, "reference"
+            return step, "reference", default_threads
 
-        def engine_setup(rt, name: str) -> tuple[Callable[[], int], str]:
+        def engine_setup(rt, name: str) -> tuple[Callable[[], int], str, int]:
             model = make_model(rt)
             model.load_state_dict(init)
             stepper = Stepper(
@@ -143,19 +143,23 @@ def run(
                 stepper.train_step(b.x, b.y)
                 return b.size
 
-            return step, name
+            return step, name, rt.threads
 
         variants = [
             ref_setup(),
             engine_setup(runtime, "engine"),
             engine_setup(fp32, "engine fp32"),
         ]
-        rounds_s: dict[str, list[float]] = {name: [] for _, name in variants}
-        for step, _ in variants:  # warm-up: first-shape kernel selection, allocator
+        rounds_s: dict[str, list[float]] = {name: [] for _, name, _ in variants}
+        for step, _, threads in variants:  # warm-up: first-shape kernel selection, allocator
+            apply_threads(runtime, threads)
             for _ in range(3):
                 step()
         for _ in range(rounds):
-            for step, name in variants:
+            for step, name, threads in variants:
+                # Each loop runs with its own thread count: the engine's choice for the load
+                # it found, torch's default (one per core) for the reference.
+                apply_threads(runtime, threads)
                 t0 = time.perf_counter()
                 for _ in range(per_round):
                     step()
@@ -238,7 +242,8 @@ def run(
         f"(seed {SEED}); {rounds} interleaved rounds of {per_round} batches per variant after "
         f"3 warm-up batches each; 1-minute load average {load:.1f} on {os.cpu_count()} cores "
         "at the end (other work on the machine slows every variant, and bf16 on AMX most). "
-        f"Runtime: {rt['device']}, {rt['threads']} threads, "
+        f"Runtime: {rt['device']}, engine {rt['threads']} threads (chosen for the load at the "
+        f"start), reference {default_threads} (torch default), "
         f"channels_last {rt['channels_last']}, torch {rt['torch']}. " + gpu_note
     )
     record("Training throughput (`lob bench train`)", rows_out, notes)

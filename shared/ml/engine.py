@@ -57,7 +57,14 @@ from shared.ml.run_files import (
     seed_everything,
     set_rng_state,
 )
-from shared.ml.runtime import Runtime, Stepper, apply_threads, make_model, resolve_runtime
+from shared.ml.runtime import (
+    Runtime,
+    Stepper,
+    apply_threads,
+    choose_threads,
+    make_model,
+    resolve_runtime,
+)
 from shared.ml.windows import WindowBatches
 from shared.scaler import Scaler
 from shared.splits import WalkForward, usable_samples, walk_forward
@@ -227,6 +234,7 @@ class _Run:
         self.per_fold_resume = per_fold_resume
         self.metrics = MetricsLog(run_dir)
         self.job_id = run_dir.name
+        self.first_fold = 0
 
     def emit(self, type_: str, **fields: Any) -> None:
         self.hooks.on_event(
@@ -261,6 +269,12 @@ class _Run:
             else inverse_frequency(prep.labels[split.train])
         )
 
+        if k != self.first_fold:
+            # Re-check the machine's load between folds (this run's own threads excluded).
+            threads = choose_threads(rt.device, own=torch.get_num_threads())
+            if threads != torch.get_num_threads():
+                self.echo(f"threads: {torch.get_num_threads()} -> {threads} (machine load)")
+                apply_threads(rt, threads)
         seed_everything(fold_seed(cfg.seed, k))
         model = make_model(rt, mcfg)
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
@@ -491,6 +505,9 @@ def run_training(
             f"device {rt['device']}, amp {rt['amp']}, {rt['threads']} threads"
         )
         summaries = []
+        run.first_fold = next(
+            (k for k in folds if not (checkpoint.fold_dir(run_dir, k) / DONE).is_file()), 0
+        )
         for k in folds:
             with (
                 locked(

@@ -96,7 +96,13 @@ def test_every_service_command_exists_and_answers_help(name: str, cmd: list[str]
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "LOB_HOME": "/tmp/lob-compose-help"},
+        env={
+            **os.environ,
+            # As in the compose file's environment; --help must not connect to them.
+            "LOB_HOME": "/tmp/lob-compose-help",
+            "REDIS_URL": "redis://127.0.0.1:1/0",
+            "DATABASE_URL": "postgresql+psycopg://lob@127.0.0.1:1/lob",
+        },
     )
     assert done.returncode == 0, f"{name}: {' '.join(argv)}\n{done.stderr[-2000:]}"
     assert "usage" in done.stdout.lower(), done.stdout[:500]
