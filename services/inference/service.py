@@ -152,6 +152,9 @@ class InferenceService:
             if "BUSYGROUP" not in str(exc):
                 raise
         self._group_ready = True
+        # A group recreated later (Redis restarted without persistence) must start at the stream's
+        # beginning: snapshots written before we reconnect would otherwise never be predicted.
+        self.start_id = "0"
 
     def _read(self) -> list[tuple[bytes, dict[bytes, bytes]]]:
         if self._read_pending:
@@ -263,7 +266,7 @@ class InferenceService:
         limits = {s: stream_id(v) for s, v in last.items()}
         self.last_id.update(limits)
         wanted: dict[str, list[Snapshot]] = {s: [] for s in limits}
-        top = max(v for v in last.values())
+        top = max(last.values(), key=stream_id)  # '…-10' sorts below '…-9' as bytes
         scanned = 0
         cursor: bytes | str = top
         while scanned < RESTORE_SCAN_LIMIT and any(len(v) < WINDOW for v in wanted.values()):

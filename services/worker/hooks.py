@@ -13,11 +13,13 @@ from typing import Any
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 
 from services.worker.lease import Lease
 from services.worker.publisher import EventPublisher
 from shared.db.models import EpochMetric, Job
 from shared.db.session import session_scope
+from shared.errors import Cancelled
 from shared.events import JobEvent
 
 log = logging.getLogger(__name__)
@@ -56,11 +58,20 @@ class JobHooks:
     # TrainHooks protocol -------------------------------------------------------------------------
     def on_event(self, event: JobEvent) -> None:
         if not self.lease.valid():
-            return  # no longer ours: say nothing, write nothing; the engine stops next batch
+            # No longer ours: stop before the engine saves this epoch's resume checkpoint, so the
+            # next holder redoes the epoch and writes its metrics row (none is ever skipped).
+            raise Cancelled("lease lost")
         event = event.model_copy(update={"job_id": self.job_id})
         position = self._track(event)
         if event.type in POSITION_EVENTS:
-            self._write(event, position)
+            try:
+                self._write(event, position)
+            except DBAPIError as exc:
+                # PostgreSQL is away: a short outage must not fail the job. Give the lease up and
+                # stop; the reaper requeues the job and it resumes from its last epoch checkpoint.
+                log.warning("job %s: cannot record progress (%s); stopping", self.job_id, exc)
+                self.lease.lost.set()
+                raise Cancelled("database unavailable") from exc
         self.publisher.publish(event)
         if self.report is not None:
             self.report({"event": event.type, **position, "metrics": event.metrics})

@@ -329,15 +329,20 @@ async def _scenario(
 
     jobs: dict[str, str] = {}  # id -> last status
     current: list[str | None] = [None]
+    api_errors: list[str] = []
 
     def keep_training() -> None:
         job = current[0]
-        if job is not None:
-            status = http.get(f"/api/jobs/{job}").json()["status"]
-            jobs[job] = status
-            if status in ("queued", "running"):
-                return
-        r = http.post("/api/jobs", json={"dataset": "soak", "config": JOB_CONFIG})
+        try:
+            if job is not None:
+                status = http.get(f"/api/jobs/{job}").json()["status"]
+                jobs[job] = status
+                if status in ("queued", "running"):
+                    return
+            r = http.post("/api/jobs", json={"dataset": "soak", "config": JOB_CONFIG})
+        except Exception as exc:  # counted and reported; the next poll tries again
+            api_errors.append(f"{type(exc).__name__}: {exc}")
+            return
         if r.status_code == 202:
             current[0] = r.json()["id"]
             jobs[current[0]] = "queued"
@@ -390,7 +395,7 @@ async def _scenario(
         market.send(i % n)
         i += 1
         now = time.monotonic()
-        if now - last_poll > 5.0:
+        if now - last_poll > 3.0:
             await asyncio.to_thread(keep_training)
             last_poll = now
         if now >= next_minute:
@@ -422,6 +427,7 @@ async def _scenario(
         "doubled": doubled,
         "dropped_clients": sum(1 for c in listeners if c.closed is not None),
         "jobs": dict(jobs),
+        "api_errors": api_errors,
     }
 
 
@@ -469,6 +475,7 @@ def _report(result: dict[str, Any]) -> None:
             f"{result['dropped_clients']}",
         ),
         ("training jobs during the run", f"{done} succeeded, {failed} failed, {len(jobs)} in all", "", ""),
+        ("job API calls that failed (client side)", str(len(result.get("api_errors", []))), "", ""),
     ]  # fmt: skip
     notes = (
         f"{result['minutes']:g} min, {result['symbols']} symbols x {result['rate']:g} snapshots/s, "

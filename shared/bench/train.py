@@ -241,7 +241,8 @@ def run(
         f"Same DeepLOB init, focal loss, Adam (lr {cfg.lr}), synthetic market of {rows:,} rows "
         f"(seed {SEED}); {rounds} interleaved rounds of {per_round} batches per variant after "
         f"3 warm-up batches each; 1-minute load average {load:.1f} on {os.cpu_count()} cores "
-        "at the end (other work on the machine slows every variant, and bf16 on AMX most). "
+        "at the end (other work on the machine slows every variant; two threads that wait on "
+        "each other suffer most). "
         f"Runtime: {rt['device']}, engine {rt['threads']} threads (chosen for the load at the "
         f"start), reference {default_threads} (torch default), "
         f"channels_last {rt['channels_last']}, torch {rt['torch']}. " + gpu_note

@@ -9,6 +9,7 @@ load_serving_model(run_dir, fold=5) is what inference calls before it swaps a mo
 
 from __future__ import annotations
 
+import io
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ import torch
 
 from shared import atomic
 from shared.data.schema import FEATURE_COLUMNS, WINDOW
-from shared.errors import BadCheckpoint
+from shared.errors import BadCheckpoint, LobError
 from shared.labels import CLASS_NAMES
 from shared.ml.model import DeepLOB, DeepLOBConfig
 from shared.scaler import FILE_NAME as SCALER_FILE
@@ -73,8 +74,18 @@ def read_sidecar(run_dir: Path, fold: int) -> DeepLOBConfig:
 def save_weights(model: torch.nn.Module, path: Path) -> None:
     """state_dict only, as contiguous CPU tensors (channels_last or CUDA tensors load anywhere)."""
     state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
-    with atomic.writing(path) as tmp:
-        torch.save(state, tmp)
+    save_atomic(state, path)
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    """torch.save to memory, then an atomic write: a full or read-only disk surfaces as a clear
+    error naming the file (torch.save's own writer reports only "unexpected pos 64 vs 0")."""
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    try:
+        atomic.write_bytes(path, buffer.getvalue())
+    except OSError as exc:
+        raise LobError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from exc
 
 
 def build_model(run_dir: Path, fold: int, *, weights: bool = True) -> DeepLOB:

@@ -452,8 +452,7 @@ class _Run:
             "early_stop": asdict(stop),
             "rng": rng_state(),
         }
-        with atomic.writing(path) as tmp:
-            torch.save(state, tmp)
+        checkpoint.save_atomic(state, path)
 
 
 def run_training(

@@ -81,6 +81,9 @@ async def _receive(websocket: WebSocket, relay: Relay, client: Client) -> None:
         except json.JSONDecodeError as exc:
             _error(client, f"not JSON: {exc.msg} at character {exc.pos}")
             continue
+        except RecursionError:
+            _error(client, "JSON nested too deeply")
+            continue
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"])
