@@ -56,9 +56,6 @@ def _start_reaper(sender: object = None, **_: object) -> None:
     from services.worker import reaper
 
     reaper.start_background()
-    # Import torch and the engine now, not on the first task: a standby worker taking over a
-    # dead worker's job saves ~3 s (RELIABILITY.md, worker SIGKILL takeover).
-    import shared.ml.engine  # noqa: F401
 
 
 @signals.worker_shutting_down.connect

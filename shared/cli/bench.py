@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="bench commands", no_args_is_help=True)
+app = typer.Typer(
+    help="Benchmarks: print figures and append them to BENCHMARKS.md (machine, date, reference).",
+    no_args_is_help=True,
+)
 
 
 @app.command("data")
@@ -92,3 +95,20 @@ def soak(
     from shared.bench import soak as bench_soak
 
     bench_soak.run(minutes=minutes, symbols=symbols, rate=rate, clients=clients)
+
+
+@app.command("all")
+def run_all() -> None:
+    """data, train, api and live with their default sizes, one after another (`make bench`).
+
+    The soak test is not included: it runs for 30 minutes (`lob bench soak`).
+    """
+    from shared.bench import api as bench_api
+    from shared.bench import data as bench_data
+    from shared.bench import live as bench_live
+    from shared.bench import train as bench_train
+
+    bench_data.run(3_700_000)
+    bench_train.run(rows=12_000, batch_size=128, rounds=4, per_round=8)
+    bench_api.run(seconds=10.0, clients=50, samples=10, rate=1.0)
+    bench_live.run(seconds=20.0, clients=1000, deflate=False)
