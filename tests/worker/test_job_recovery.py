@@ -54,16 +54,17 @@ def test_a_job_whose_worker_is_sigkilled_mid_epoch_resumes_on_another_and_succee
 def test_a_frozen_worker_loses_its_job_and_never_runs_it_beside_its_successor(
     stack: Stack, events: Events
 ) -> None:
-    # Given a job running on w1, and an idle w2
+    # Given a job running on w1
     job_id = stack.submit()
     w1 = stack.worker("w1")
     _mid_epoch(events, job_id, fold=1, epoch=1)
-    w2 = stack.worker("w2")
     holder = stack.row(job_id)["worker"]
     assert holder.startswith("w1@")
-    # When w1 freezes (SIGSTOP) past its lease
+    # When w1 freezes (SIGSTOP) past its lease, and an idle w2 starts meanwhile (started only
+    # now: on a quiet machine w1 finishes this tiny job while a worker boots)
     w1.signal(signal.SIGSTOP)
     frozen_at = len(events.of(job_id))
+    w2 = stack.worker("w2")
     # Then w2 takes the job over once the lease has expired
     wait_for(
         lambda: (stack.row(job_id)["worker"] or "").startswith("w2@"),
