@@ -50,25 +50,6 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 @contextlib.contextmanager
-def writing(path: Path) -> Iterator[Path]:
-    """Yield a temporary path to write (e.g. with torch.save); it is fsynced and renamed on success."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield Path(tmp)
-        with open(tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
-
-
-@contextlib.contextmanager
 def staging_dir(final: Path, *, replace: bool = False) -> Iterator[Path]:
     """Build a directory under a hidden temporary name and rename it into place on success.
 
