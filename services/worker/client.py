@@ -79,3 +79,23 @@ def queue_length(url: str | None = None) -> int:
         return int(client.llen(QUEUE))
     finally:
         client.close()
+
+
+def worker_command(*extra: str) -> list[str]:
+    """The command line that starts a training worker with this interpreter (lob up, benchmarks,
+    tests); `extra` adds options such as `-n name@%h`."""
+    import sys
+
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "services.worker.app",
+        "worker",
+        "-Q",
+        QUEUE,
+        "--loglevel",
+        "INFO",
+        *extra,
+    ]

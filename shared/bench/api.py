@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from services.worker.client import worker_command
 from shared import embedded
 from shared.bench.report import median, percentile, record
 
@@ -281,20 +282,7 @@ def run(
 
                 worker_log = tmp / "worker.log"
                 worker = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "celery",
-                        "-A",
-                        "services.worker.app",
-                        "worker",
-                        "-Q",
-                        "training",
-                        "--loglevel",
-                        "INFO",
-                        "--without-gossip",
-                        "--without-mingle",
-                    ],
+                    worker_command("--without-gossip", "--without-mingle"),
                     env=env,
                     stdout=worker_log.open("w"),
                     stderr=subprocess.STDOUT,

@@ -98,6 +98,7 @@ def up(
     On a first run it creates the demo dataset and submits a quick training job, so predictions
     start flowing within minutes. Ctrl-C stops everything.
     """
+    from services.worker.client import worker_command
     from shared import embedded
     from shared.config import get_settings
     from shared.supervisor import Child, Supervisor
@@ -180,22 +181,7 @@ def up(
         sup.add(
             Child(
                 "worker",
-                [
-                    py,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "services.worker.app",
-                    "worker",
-                    "-Q",
-                    "training",
-                    "--concurrency",
-                    "1",
-                    "--loglevel",
-                    "INFO",
-                    "-n",
-                    "worker@%h",
-                ],
+                worker_command("--concurrency", "1", "-n", "worker@%h"),
                 env,
             )
         )

@@ -22,6 +22,7 @@ import numpy as np
 import redis
 import sqlalchemy as sa
 
+from services.worker.client import worker_command
 from shared import embedded
 from shared.data.store import write_dataset
 
@@ -117,22 +118,7 @@ class Worker:
         self.name = name
         self.log = logdir / f"worker-{name}-{uuid.uuid4().hex[:6]}.log"
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "services.worker.app",
-                "worker",
-                "-Q",
-                "training",
-                "-n",
-                f"{name}@%h",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-            ],
+            worker_command("-n", f"{name}@%h", "--without-gossip", "--without-mingle"),
             env=env,
             stdout=self.log.open("w"),
             stderr=subprocess.STDOUT,
