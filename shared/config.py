@@ -15,16 +15,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "token"}
 
 
-class DatabaseSettings(BaseModel):
-    # Unset means "lob up starts an embedded PostgreSQL under $LOB_HOME".
-    url: str | None = None
-
-
-class RedisSettings(BaseModel):
-    # Unset means "lob up starts an embedded redis-server".
-    url: str | None = None
-
-
 class StorageSettings(BaseModel):
     home: Path = Path("var")
 
@@ -35,21 +25,6 @@ class StorageSettings(BaseModel):
     @property
     def runs(self) -> Path:
         return self.home / "runs"
-
-
-class ApiSettings(BaseModel):
-    token: SecretStr = SecretStr("")
-    host: str = "127.0.0.1"
-    port: int = 8000
-    # Comma-separated origins; empty means CORS is closed.
-    cors_origins: str = ""
-    flower_url: str = "http://127.0.0.1:5555"
-
-
-class FlowerSettings(BaseModel):
-    user: str = "admin"
-    password: SecretStr = SecretStr("")
-    port: int = 5555
 
 
 class Settings(BaseSettings):
@@ -70,7 +45,6 @@ class Settings(BaseSettings):
     flower_port: int = Field(5555, alias="FLOWER_PORT")
     flower_url: str = Field("http://127.0.0.1:5555", alias="LOB_FLOWER_URL")
     inference_port: int = Field(8001, alias="LOB_INFERENCE_PORT")
-    data_dir: Path = Field(Path("../shared/data"), alias="LOB_SAMPLE_DATA")
 
     # Training jobs (services/worker). A worker renews its lease on a job every min(ttl / 4, 2 s);
     # once a lease has expired the reaper hands the job to another worker, so a SIGKILLed worker's
@@ -98,32 +72,8 @@ class Settings(BaseSettings):
         return self
 
     @property
-    def database(self) -> DatabaseSettings:
-        return DatabaseSettings(url=self.database_url)
-
-    @property
-    def redis(self) -> RedisSettings:
-        return RedisSettings(url=self.redis_url)
-
-    @property
     def storage(self) -> StorageSettings:
         return StorageSettings(home=self.lob_home)
-
-    @property
-    def api(self) -> ApiSettings:
-        return ApiSettings(
-            token=self.api_token,
-            host=self.api_host,
-            port=self.api_port,
-            cors_origins=self.cors_origins,
-            flower_url=self.flower_url,
-        )
-
-    @property
-    def flower(self) -> FlowerSettings:
-        return FlowerSettings(
-            user=self.flower_user, password=self.flower_password, port=self.flower_port
-        )
 
 
 @lru_cache

@@ -12,7 +12,6 @@ import os
 # machine (a training step took 1-3 s instead of 0.3 s at load 5).
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import shutil
 import subprocess
 import sys
 import uuid
@@ -124,7 +123,3 @@ def run_lob():
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
-
-
-def which(name: str) -> str | None:
-    return shutil.which(name)
