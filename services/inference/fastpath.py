@@ -10,11 +10,10 @@ the rest are shifted. The LSTM starts from a zero state at the window's first ro
 so it is rerun over all 82 steps, batched across symbols.
 
 Speed at batch 1 (measured: ~3x faster than eager with 1 thread, far more than eager with the
-default threads on 2 busy cores): the sub-networks are TorchScript-frozen copies of the serving
-model's layers; each conv-block BatchNorm is folded into the unpadded conv after it; one scripted
-call does a whole slide step; oneDNN is off around the tiny convs and on for the LSTM. Results
-equal eager up to float32 rounding; `verify_against_eager` checks that for every model before it
-serves.
+default threads on 2 busy cores): the sub-networks are TorchScript copies of the serving model's
+layers; each conv-block BatchNorm is folded into the unpadded conv after it; one scripted call
+does a whole slide step; oneDNN is off around the tiny convs and on for the LSTM. Results equal
+eager up to float32 rounding; `verify_against_eager` checks that for every model before it serves.
 """
 
 from __future__ import annotations
@@ -146,18 +145,21 @@ def _temporal_kernel(layer: nn.Module) -> int:
     return int(size[0] if isinstance(size, tuple) else size)
 
 
-def _frozen(module: nn.Module) -> nn.Module:
-    """TorchScript-frozen copy: ~2x less per-op overhead than eager at batch 1.
+def _scripted(module: nn.Module) -> nn.Module:
+    """TorchScript copy: ~2x less per-op overhead than eager at batch 1.
 
-    torch.jit is deprecated in favour of torch.compile, but compile needs a C++ toolchain and
-    tens of seconds per model, too slow for a hot reload; torch is pinned, and without
-    TorchScript we fall back to the eager modules (same numbers, slower).
+    Scripted, not frozen: torch.jit.freeze makes the weights graph constants that the global
+    CompilationUnit keeps forever (pytorch/pytorch#96726), so every hot reload leaked ~5.6 MB
+    (the soak test found it); at 1 thread freezing was no faster. torch.jit is deprecated in
+    favour of torch.compile, but compile needs a C++ toolchain and tens of seconds per model, too
+    slow for a hot reload; torch is pinned, and without TorchScript we fall back to the eager
+    modules (same numbers, slower).
     """
     module = module.eval()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)
-            return torch.jit.freeze(torch.jit.script(module))
+            return torch.jit.script(module)
     except (AttributeError, RuntimeError):
         return module
 
@@ -193,10 +195,10 @@ class FastDeepLOB:
             if isinstance(m, nn.Conv2d | nn.MaxPool2d)
         )
         conv_blocks, inception = _ConvBlocks(model), _Inception(model)
-        self.conv_blocks = _frozen(conv_blocks)
-        self.inception = _frozen(inception)
-        self.slide = _frozen(_Slide(conv_blocks, inception, self.pad))
-        self.tail = _frozen(_Tail(model))
+        self.conv_blocks = _scripted(conv_blocks)
+        self.inception = _scripted(inception)
+        self.slide = _scripted(_Slide(conv_blocks, inception, self.pad))
+        self.tail = _scripted(_Tail(model))
 
     def predict(
         self, windows: list[np.ndarray], caches: list[WindowCache], ends: list[int]

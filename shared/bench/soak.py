@@ -23,12 +23,14 @@ import asyncio
 import contextlib
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+from array import array
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,8 +69,6 @@ class Services:
         return {**{n: p.pid for n, p in self.procs.items()}, **self.extra_pids}
 
     def close(self) -> None:
-        import signal
-
         for proc in reversed(list(self.procs.values())):
             if proc.poll() is None:
                 with contextlib.suppress(ProcessLookupError):
@@ -153,11 +153,21 @@ def _drop(url: str, admin: str) -> None:
 
 @dataclass
 class Client:
+    """One WebSocket client's record. What it keeps must not grow heavier to keep as the run goes
+    on: a list of every (time, latency) tuple made each minute's sample scan the whole run and the
+    garbage collector walk millions of tuples, stalling this process and inflating its own p99."""
+
     symbol: str
-    seqs: list[int] = field(default_factory=list)
-    e2e_ms: list[tuple[float, float]] = field(default_factory=list)  # (monotonic, ms)
-    infer_ms: list[tuple[float, float]] = field(default_factory=list)
+    seqs: array[int] = field(default_factory=lambda: array("q"))  # compact and never GC-tracked
+    e2e_ms: list[float] = field(default_factory=list)  # this minute's, until `take()`
+    infer_ms: list[float] = field(default_factory=list)
     closed: int | None = None
+
+    def take(self) -> tuple[list[float], list[float]]:
+        """This minute's latencies (snapshot -> here, stream -> publish); starts the next minute."""
+        out = (self.e2e_ms, self.infer_ms)
+        self.e2e_ms, self.infer_ms = [], []
+        return out
 
 
 async def listen(url: str, client: Client, ready: asyncio.Event, stop: asyncio.Event) -> None:
@@ -179,10 +189,9 @@ async def listen(url: str, client: Client, ready: asyncio.Event, stop: asyncio.E
                 msg = json.loads(raw)
                 if msg.get("type") != "prediction":
                     continue
-                t = time.monotonic()
                 client.seqs.append(msg["seq"])
-                client.e2e_ms.append((t, (now - msg["ts"]) / 1e6))
-                client.infer_ms.append((t, float(msg["latency_ms"])))
+                client.e2e_ms.append((now - msg["ts"]) / 1e6)
+                client.infer_ms.append(float(msg["latency_ms"]))
     except ConnectionClosed as exc:
         client.closed = exc.rcvd.code if exc.rcvd else -1
         ready.set()
@@ -217,6 +226,17 @@ def slope(xs: list[float], ys: list[float]) -> float:
 # -- the run -------------------------------------------------------------------------------------
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(signal.Signals(signum).name)
+
+
+def _stop_cleanly_on_signals() -> None:
+    """SIGTERM, and SIGINT even where a shell started us in the background (which ignores it),
+    unwind through `run`'s cleanup, so a stopped soak leaves no services or database behind."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
+
+
 def run(
     minutes: float = 30.0, symbols: int = 10, rate: float = 10.0, clients: int = 200
 ) -> dict[str, Any]:
@@ -231,6 +251,7 @@ def run(
     from shared.events import ModelPromoted
 
     _raise_fd_limit(clients * 2 + 256)
+    _stop_cleanly_on_signals()
     with tempfile.TemporaryDirectory(prefix="lob-soak-") as tmp:
         base = Path(tmp)
         home = base / "home"
@@ -357,9 +378,9 @@ async def _scenario(
     i = 0
     minute_started = start
 
-    def sample(t0: float, t1: float) -> dict[str, Any]:
-        e2e = [ms for c in listeners for t, ms in c.e2e_ms if t0 <= t < t1]
-        inf = [ms for c in listeners[:n] for t, ms in c.infer_ms if t0 <= t < t1]
+    def sample(t1: float, taken: list[tuple[list[float], list[float]]]) -> dict[str, Any]:
+        e2e = [ms for got, _ in taken for ms in got]
+        inf = [ms for _, got in taken[:n] for ms in got]  # one client per symbol is enough
         gw = _timed(lambda: http.get("/api/jobs", params={"size": 5}).raise_for_status())
         rd = _timed(redis_client.ping)
 
@@ -399,14 +420,16 @@ async def _scenario(
             await asyncio.to_thread(keep_training)
             last_poll = now
         if now >= next_minute:
-            row = await asyncio.to_thread(sample, minute_started, now)
+            taken = [c.take() for c in listeners]  # on the loop: no append races the swap
+            row = await asyncio.to_thread(sample, now, taken)
             samples.append(row)
             print(json.dumps(row), flush=True)
             minute_started, next_minute = now, next_minute + 60.0
     last = {name: market.sent[k] for k, name in enumerate(market.names)}
     await asyncio.sleep(3.0)
     if time.monotonic() - minute_started > 10:
-        samples.append(await asyncio.to_thread(sample, minute_started, time.monotonic()))
+        taken = [c.take() for c in listeners]
+        samples.append(await asyncio.to_thread(sample, time.monotonic(), taken))
     stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     await asyncio.to_thread(keep_training)
@@ -431,13 +454,30 @@ async def _scenario(
     }
 
 
+def rss_trends(samples: list[dict[str, Any]]) -> tuple[dict[str, float], dict[str, float]]:
+    """Per service: the RSS slope (MB/min) after the warm-up minute, and over the second half.
+
+    The second half is the verdict on growth: capped buffers (the snapshot stream holds 50,000
+    entries, ~8 minutes at 100/s) fill during the first minutes and then stay level.
+    """
+    services = sorted({s for row in samples for s in row["rss_mb"]})
+
+    def fit(rows: list[dict[str, Any]]) -> dict[str, float]:
+        xs = [row["minute"] for row in rows]
+        return {
+            s: slope(xs, [row["rss_mb"].get(s, float("nan")) for row in rows]) for s in services
+        }
+
+    steady = samples[1:] if len(samples) > 2 else samples  # the first minute is warm-up
+    return fit(steady), fit(samples[len(samples) // 2 :])
+
+
 def _report(result: dict[str, Any]) -> None:
     samples = result["samples"]
     services = sorted({s for row in samples for s in row["rss_mb"]})
-    steady = samples[1:] if len(samples) > 2 else samples  # the first minute is warm-up
-    xs = [row["minute"] for row in steady]
-    trend = {s: slope(xs, [row["rss_mb"].get(s, float("nan")) for row in steady]) for s in services}
+    trend, late = rss_trends(samples)
     result["rss_slope_mb_per_min"] = trend
+    result["rss_slope_second_half_mb_per_min"] = late
     SOAK_JSON.parent.mkdir(parents=True, exist_ok=True)
     SOAK_JSON.write_text(json.dumps(result, indent=2, default=str) + "\n")
 
@@ -455,7 +495,7 @@ def _report(result: dict[str, Any]) -> None:
             f"{s} RSS per minute (MB)",
             series(lambda row, s=s: row["rss_mb"].get(s, float("nan"))),
             "",
-            f"trend {trend[s]:+.2f} MB/min",
+            f"trend {trend[s]:+.2f} MB/min; second half {late[s]:+.2f} MB/min",
         )
         for s in services
     ]
@@ -481,7 +521,7 @@ def _report(result: dict[str, Any]) -> None:
         f"{result['minutes']:g} min, {result['symbols']} symbols x {result['rate']:g} snapshots/s, "
         f"{result['clients']} WebSocket clients (one symbol each), training jobs back to back "
         f"({JOB_CONFIG}). RSS includes child processes. Trend = least-squares slope after the "
-        "first (warm-up) minute. Clients, market and probes share the machine's cores with every "
+        "first (warm-up) minute, and over the second half of the run. Clients, market and probes share the machine's cores with every "
         "service."
     )
     record(f"Soak (lob bench soak, {result['minutes']:g} min)", rows, notes)

@@ -15,6 +15,8 @@ import math
 import re
 from pathlib import Path
 
+from shared.bench.soak import rss_trends
+
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "reliability"
 DOC = REPO / "RELIABILITY.md"
@@ -72,15 +74,22 @@ def soak_table(soak: dict) -> str:
             _fmt(row.get("worker_samples_per_s"), 0),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    trend = ", ".join(
-        f"{s} {v:+.2f} MB/min" for s, v in sorted(soak["rss_slope_mb_per_min"].items())
+    steady, late = rss_trends(samples)
+    trend = ", ".join(f"{s} {v:+.2f}" for s, v in steady.items())
+    trend_late = ", ".join(f"{s} {v:+.2f}" for s, v in late.items())
+    first, last = samples[1 if len(samples) > 2 else 0], samples[-1]
+    change = ", ".join(
+        f"{s} {_fmt(first['rss_mb'].get(s), 0)} -> {_fmt(last['rss_mb'].get(s), 0)}"
+        for s in services
     )
     jobs = soak["jobs"]
     lines += [
         "",
         f"- run: {soak['minutes']:g} min, {soak['symbols']} symbols x {soak['rate']:g} "
         f"snapshots/s, {soak['clients']} WebSocket clients, training jobs back to back",
-        f"- RSS trend (least-squares slope after the first minute): {trend}",
+        f"- RSS trend, MB/min (least-squares slope after the first minute): {trend}",
+        f"- RSS trend over the second half, MB/min (capped buffers full by then): {trend_late}",
+        f"- RSS from minute {first['minute']:g} to minute {last['minute']:g}, MB: {change}",
         f"- predictions: {soak['delivered']} delivered of {soak['expected']} expected "
         f"(per client, by seq); lost {soak['lost']}, doubled {soak['doubled']}; clients dropped "
         f"{soak['dropped_clients']}",
