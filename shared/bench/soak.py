@@ -56,7 +56,7 @@ class Services:
     def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
         log = (self.base / f"{name}.log").open("wb")
         proc = subprocess.Popen(
-            [sys.executable, *argv],
+            argv,
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -244,6 +244,7 @@ def run(
     import redis
     import sqlalchemy as sa
 
+    from services.worker.client import worker_command
     from shared import atomic, embedded
     from shared.bench.live import Market, _raise_fd_limit, make_bench_run
     from shared.data.store import write_dataset
@@ -275,11 +276,11 @@ def run(
         if pg_server is not None:
             services.extra_pids["postgres"] = int(pg_server.get_pid())
         try:
-            services.start("gateway", ["-m", "services.api", "--host", "127.0.0.1", "--port",
+            py = sys.executable
+            services.start("gateway", [py, "-m", "services.api", "--host", "127.0.0.1", "--port",
                                        str(gw_port), "--log-level", "warning"])  # fmt: skip
-            services.start("inference", ["-m", "services.inference", "--port", str(inf_port)])
-            services.start("worker", ["-m", "celery", "-A", "services.worker.app", "worker",
-                                      "-Q", "training", "--loglevel", "WARNING", "-n", "soak@%h"])  # fmt: skip
+            services.start("inference", [py, "-m", "services.inference", "--port", str(inf_port)])
+            services.start("worker", worker_command("--loglevel", "WARNING", "-n", "soak@%h"))
             api = f"http://127.0.0.1:{gw_port}"
             _wait(lambda: httpx.get(f"{api}/readyz").status_code == 200, 120, "the gateway")
             _wait(
@@ -521,7 +522,7 @@ def _report(result: dict[str, Any]) -> None:
         f"{result['minutes']:g} min, {result['symbols']} symbols x {result['rate']:g} snapshots/s, "
         f"{result['clients']} WebSocket clients (one symbol each), training jobs back to back "
         f"({JOB_CONFIG}). RSS includes child processes. Trend = least-squares slope after the "
-        "first (warm-up) minute, and over the second half of the run. Clients, market and probes share the machine's cores with every "
-        "service."
+        "first (warm-up) minute, and over the second half of the run. Clients, market and probes "
+        "share the machine's cores with every service."
     )
     record(f"Soak (lob bench soak, {result['minutes']:g} min)", rows, notes)

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from services.worker.client import worker_command
 from shared.embedded import free_port, start_redis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
@@ -176,10 +177,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
         _start(
             stack,
             "worker",
-            [
-                *(py, "-m", "celery", "-A", "services.worker.app", "worker"),
-                *("-Q", "training", "--concurrency", "1", "--loglevel", "INFO", "-n", "web-e2e@%h"),
-            ],
+            worker_command("--concurrency", "1", "-n", "web-e2e@%h"),
             env,
         )
         _start(

@@ -15,8 +15,6 @@ import math
 import re
 from pathlib import Path
 
-from shared.bench.soak import rss_trends
-
 REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "test-artifacts" / "reliability"
 DOC = REPO / "RELIABILITY.md"
@@ -74,9 +72,10 @@ def soak_table(soak: dict) -> str:
             _fmt(row.get("worker_samples_per_s"), 0),
         ]
         lines.append("| " + " | ".join(cells) + " |")
-    steady, late = rss_trends(samples)
-    trend = ", ".join(f"{s} {v:+.2f}" for s, v in steady.items())
-    trend_late = ", ".join(f"{s} {v:+.2f}" for s, v in late.items())
+    trend = ", ".join(f"{s} {v:+.2f}" for s, v in soak["rss_slope_mb_per_min"].items())
+    trend_late = ", ".join(
+        f"{s} {v:+.2f}" for s, v in soak["rss_slope_second_half_mb_per_min"].items()
+    )
     first, last = samples[1 if len(samples) > 2 else 0], samples[-1]
     change = ", ".join(
         f"{s} {_fmt(first['rss_mb'].get(s), 0)} -> {_fmt(last['rss_mb'].get(s), 0)}"
