@@ -93,6 +93,17 @@ class Prepared:
     def rows(self) -> int:
         return int(self.features.shape[0])
 
+    def batches(self, scaler: Scaler, batch_size: int) -> WindowBatches:
+        """Batches of this data's windows on the runtime's device, in its memory layout."""
+        return WindowBatches(
+            self.features,
+            self.labels,
+            scaler,
+            batch_size=batch_size,
+            device=self.runtime.device,
+            channels_last=self.runtime.channels_last,
+        )
+
 
 def prepare(cfg: TrainConfig, dataset: str) -> Prepared:
     """Open the dataset, label it and split it; raise NotFound / BadConfig before any training."""
@@ -297,22 +308,8 @@ class _Run:
                 self.echo(f"Resuming fold {k} after epoch {state['epoch']}")
         self.metrics.drop_after(k, start - 1)
 
-        train_b = WindowBatches(
-            prep.features,
-            prep.labels,
-            scaler,
-            batch_size=cfg.batch_size,
-            device=rt.device,
-            channels_last=rt.channels_last,
-        )
-        val_b = WindowBatches(
-            prep.features,
-            prep.labels,
-            scaler,
-            batch_size=max(cfg.batch_size, EVAL_BATCH),
-            device=rt.device,
-            channels_last=rt.channels_last,
-        )
+        train_b = prep.batches(scaler, cfg.batch_size)
+        val_b = prep.batches(scaler, max(cfg.batch_size, EVAL_BATCH))
         self.echo(
             f"Fold {k}/{cfg.folds}: {split.train.size} train, {split.val.size} val samples "
             f"(alpha {', '.join(f'{a:.2f}' for a in alpha)})"
@@ -555,14 +552,7 @@ def finalize_run(run_dir: Path, *, echo: Callable[[str], None] | None = None) ->
     summary = json.loads((checkpoint.fold_dir(run_dir, k) / DONE).read_text())
     alpha = np.asarray(summary["alpha"], np.float64)
     stepper = Stepper(model, None, FocalLoss(cfg.gamma, alpha).to(rt.device), rt)
-    batches = WindowBatches(
-        prep.features,
-        prep.labels,
-        scaler,
-        batch_size=max(cfg.batch_size, EVAL_BATCH),
-        device=rt.device,
-        channels_last=rt.channels_last,
-    )
+    batches = prep.batches(scaler, max(cfg.batch_size, EVAL_BATCH))
     test_loss, pred, true = stepper.predict(batches.batches(test))
     model_scores = scores(true, pred) | {"loss": test_loss}
 
