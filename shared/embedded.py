@@ -9,6 +9,7 @@ from __future__ import annotations
 import socket
 import subprocess
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -67,9 +68,13 @@ def start_redis(workdir: Path, port: int | None = None) -> tuple[str, subprocess
 
 def start_postgres(datadir: Path) -> tuple[str, Any]:
     """Start (or reuse) an embedded PostgreSQL kept in `datadir`; returns a SQLAlchemy URL."""
-    import pgserver
-
     datadir.mkdir(parents=True, exist_ok=True)
-    server = pgserver.get_server(str(datadir), cleanup_mode="stop")
+    with warnings.catch_warnings():
+        # platformdirs falls back to /tmp/runtime-<uid> when XDG_RUNTIME_DIR is unset (no login
+        # session, e.g. a container or CI): pgserver keeps only its lock file there.
+        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR is not set")
+        import pgserver
+
+        server = pgserver.get_server(str(datadir), cleanup_mode="stop")
     uri: str = server.get_uri()  # postgresql://postgres:@/postgres?host=/tmp/...
     return uri.replace("postgresql://", "postgresql+psycopg://", 1), server

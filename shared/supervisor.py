@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -28,6 +29,9 @@ class Child:
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
     restart: bool = True
+    # Output lines known to be harmless, dropped from the log (each pattern says why where it is
+    # defined); everything else, warnings and errors included, is shown.
+    quiet: tuple[re.Pattern[str], ...] = ()
     proc: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -75,7 +79,9 @@ class Supervisor:
     def _pump(self, child: Child, proc: subprocess.Popen[bytes], index: int) -> None:
         assert proc.stdout is not None
         for raw in iter(proc.stdout.readline, b""):
-            self.say(child.name, raw.decode(errors="replace").rstrip(), index)
+            line = raw.decode(errors="replace").rstrip()
+            if not any(p.search(line) for p in child.quiet):
+                self.say(child.name, line, index)
 
     def poll_once(self) -> None:
         """Restart children that exited, with backoff. Call this periodically."""

@@ -62,7 +62,7 @@ async def require_auth(request: Request, state: StateDep) -> str:
 AuthDep = Annotated[str, Depends(require_auth)]
 
 
-async def get_job(session: SessionDep, job_id: Annotated[str, Path(max_length=64)]) -> Job:
+async def get_job(session: SessionDep, job_id: Annotated[str, Path(max_length=80)]) -> Job:
     job = await session.get(Job, job_id)
     if job is None:
         raise NotFound(f"unknown job {job_id!r}")

@@ -31,7 +31,8 @@ from services.inference.predictor import LoadedModel
 from services.inference.status import Metrics, StatusBoard
 from shared.errors import BadCheckpoint
 from shared.events import MODELS_CHANNEL, ModelPromoted
-from shared.ml.checkpoint import MANIFEST, fold_files, load_serving_model
+from shared.ml.checkpoint import load_serving_model
+from shared.run_layout import MANIFEST, fold_files
 
 log = logging.getLogger("lob.inference")
 

@@ -9,12 +9,19 @@ services/worker/tasks.py; they call plain functions in services/worker/runner.py
 from __future__ import annotations
 
 import logging
+import warnings
 
 from celery import Celery, signals
+from celery.exceptions import SecurityWarning
 
 from services.worker.client import QUEUE, base_config, broker_url
 
 log = logging.getLogger(__name__)
+
+# Celery warns whenever a worker runs as root. Here that is on purpose (a container, or this
+# single-user machine), and what the warning guards against, executing pickled messages, cannot
+# happen: the worker accepts JSON only (client.base_config).
+warnings.filterwarnings("ignore", category=SecurityWarning, message=".*superuser privileges")
 
 app = Celery("lob-worker", include=["services.worker.tasks"])
 app.conf.update(base_config(broker_url()))

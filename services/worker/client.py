@@ -81,9 +81,10 @@ def queue_length(url: str | None = None) -> int:
         client.close()
 
 
-def worker_command(*extra: str) -> list[str]:
+def worker_command(*extra: str, banner: bool = True) -> list[str]:
     """The command line that starts a training worker with this interpreter (lob up, benchmarks,
-    tests); `extra` adds options such as `-n name@%h`."""
+    tests); `extra` adds options such as `-n name@%h`; `banner=False` leaves out Celery's start-up
+    banner (lob up prints its own summary)."""
     import sys
 
     return [
@@ -92,6 +93,7 @@ def worker_command(*extra: str) -> list[str]:
         "celery",
         "-A",
         "services.worker.app",
+        *([] if banner else ["--quiet"]),
         "worker",
         "-Q",
         QUEUE,

@@ -21,6 +21,7 @@ from shared.db.models import EpochMetric, Job
 from shared.db.session import session_scope
 from shared.errors import Cancelled
 from shared.events import JobEvent
+from shared.jsonsafe import finite
 
 log = logging.getLogger(__name__)
 
@@ -29,14 +30,6 @@ METRIC_COLUMNS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1")
 POSITION_EVENTS = ("started", "epoch", "fold_done")
 
 Reporter = Callable[[dict[str, Any]], None]
-
-
-def _finite(value: Any) -> float | None:
-    try:
-        f = float(value)
-    except (TypeError, ValueError):
-        return None
-    return f if f == f and f not in (float("inf"), float("-inf")) else None
 
 
 class JobHooks:
@@ -74,7 +67,9 @@ class JobHooks:
                 raise Cancelled("database unavailable") from exc
         self.publisher.publish(event)
         if self.report is not None:
-            self.report({"event": event.type, **position, "metrics": event.metrics})
+            # Not "event": Celery's event state copies fields onto its Task, where `event` is a
+            # method (Flower then fails on every later event of the task).
+            self.report({"stage": event.type, **position, "metrics": event.metrics})
 
     def should_stop(self) -> bool:
         return (
@@ -107,9 +102,9 @@ class JobHooks:
             s.execute(update(Job).where(Job.id == self.job_id).values(**position))
             if event.type == "epoch" and event.fold is not None and event.epoch is not None:
                 metrics = event.metrics or {}
-                values = {k: _finite(metrics.get(k)) for k in METRIC_COLUMNS}
+                values = {k: finite(metrics.get(k)) for k in METRIC_COLUMNS}
                 extra = {
-                    k: (_finite(v) if isinstance(v, float) else v)
+                    k: (finite(v) if isinstance(v, float) else v)
                     for k, v in metrics.items()
                     if k not in METRIC_COLUMNS
                 }

@@ -8,7 +8,6 @@ finalize_job:  after every fold of a parallel job: score on the test set, regist
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from collections.abc import Callable
@@ -29,6 +28,7 @@ from shared.db.models import TERMINAL_STATUSES, FoldRun, Job
 from shared.db.session import session_scope
 from shared.errors import Conflict, LobError
 from shared.events import JobEvent
+from shared.jsonsafe import json_safe
 from shared.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -59,13 +59,6 @@ def run_dir_of(job_id: str) -> Path:
 
 def _error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, LobError) else f"{type(exc).__name__}: {exc}"
-
-
-def _json_safe(obj: Any) -> Any:
-    """result.json may hold NaN (an undefined metric); PostgreSQL's JSONB refuses it."""
-    return json.loads(
-        json.dumps(obj, default=str).replace("NaN", "null").replace("Infinity", "null")
-    )
 
 
 def _load(job_id: str) -> Job | None:
@@ -197,12 +190,12 @@ def _succeed(run: _Run, cfg: TrainConfig) -> Outcome:
         _fail(run, exc)
         raise
     done = run.lease.release(
-        status="succeeded", finished_at=func.now(), result=_json_safe(result), batch=None
+        status="succeeded", finished_at=func.now(), result=json_safe(result), batch=None
     )
     if done:
         run.event(
             "succeeded",
-            metrics=_json_safe(registry.test_metrics_of(result)),
+            metrics=json_safe(registry.test_metrics_of(result)),
             message=f"model version {msg.version_id} promoted",
         )
     return Outcome("succeeded" if done else "lost", f"model version {msg.version_id}")

@@ -22,6 +22,26 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _join_local_stack(ctx: typer.Context) -> None:
+    """With REDIS_URL / DATABASE_URL unset, use those of the `lob up` running on this LOB_HOME."""
+    if ctx.invoked_subcommand in (None, "up") or "--help" in sys.argv:
+        return
+    from shared import local_stack
+    from shared.config import get_settings
+
+    settings = get_settings()
+    joined = local_stack.join(settings)
+    if joined is not None:
+        typer.secho(
+            f"using the stack of lob up (pid {joined.pid}) in {settings.lob_home.resolve()}",
+            err=True,
+            dim=True,
+        )
+
+
 app.add_typer(data.app, name="data")
 app.add_typer(db.app, name="db")
 app.add_typer(feed.app, name="feed")

@@ -1,6 +1,7 @@
-"""`lob models`: model versions registered by training jobs.
+"""`lob models`: model versions, registered by training jobs or from runs of `lob train`.
 
 lob models list               # every version, newest first; * marks the active one
+lob models register RUN_ID    # verify a finished `lob train` run and register its served fold
 lob models promote 3          # verify version 3's files and make it the served model (or roll back)
 """
 
@@ -8,7 +9,28 @@ from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="Model versions: list, promote / roll back.", no_args_is_help=True)
+app = typer.Typer(
+    help="Model versions: list, register a `lob train` run, promote / roll back.",
+    no_args_is_help=True,
+)
+
+
+def register_run(run_id: str) -> int:
+    """Register run RUN_ID's served fold; prints what was registered and returns the version id."""
+    from shared.cli.train import RUN_ID_RE
+    from shared.config import get_settings
+    from shared.db import registry
+    from shared.db.session import session_scope
+    from shared.errors import BadConfig
+
+    if not RUN_ID_RE.fullmatch(run_id):
+        raise BadConfig(f"invalid run id {run_id!r}: letters, digits, '_', '-', '.'")
+    with session_scope() as session:
+        version = registry.register_run(session, get_settings().storage.runs / run_id)
+        f1 = (version.test_metrics or {}).get("f1_macro")
+        f1_s = f" (test macro F1 {f1:.4f})" if isinstance(f1, int | float) else ""
+        typer.echo(f"registered model version {version.id}: {version.version}{f1_s}")
+        return version.id
 
 
 @app.command("list")
@@ -36,6 +58,20 @@ def list_models() -> None:
             typer.echo(
                 f"{mark} {v.id:>4}  {v.job_id:<12}  {v.fold:>4}  {v.version:<20}  {acc_s:>8}  {promoted}"
             )
+
+
+@app.command("register")
+def register(
+    run_id: str = typer.Argument(
+        ..., help="A finished run under $LOB_HOME/runs (see `lob train`)."
+    ),
+) -> None:
+    """Verify a finished run's manifest and register its served fold, with its test metrics, as a
+    model version (then `lob models promote ID` serves it). Registering twice is harmless.
+
+    lob models register 20261201-101500-btc
+    """
+    register_run(run_id)
 
 
 @app.command("promote")

@@ -3,6 +3,7 @@
 lob train --dataset btc --quick
 lob train --dataset btc --epochs 20 --labels smoothed --smooth-k 10 --alpha 2e-5
 lob train --resume 20260101-120000-btc
+lob train --dataset btc --quick --promote     # then serve it (register + promote)
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ def train(
         bool | None,
         typer.Option("--progress/--no-progress", help="progress bar (default: on a tty)"),
     ] = None,
+    register: Annotated[
+        bool,
+        typer.Option(help="register the served fold as a model version (needs DATABASE_URL)"),
+    ] = False,
+    promote: Annotated[
+        bool,
+        typer.Option(help="register, then serve it (needs DATABASE_URL; implies --register)"),
+    ] = False,
 ) -> None:
     """Train DeepLOB on a dataset with walk-forward cross-validation; prints the run directory
     and the test-set table (model vs majority class vs logistic regression).
@@ -67,7 +76,14 @@ def train(
     from shared.ml import engine
     from shared.train_config import TrainConfig
 
-    runs = get_settings().storage.runs
+    settings = get_settings()
+    runs = settings.storage.runs
+    if (register or promote) and not settings.database_url:
+        flag = "--promote" if promote else "--register"
+        raise BadConfig(
+            f"{flag} needs DATABASE_URL (or a running `lob up` on this LOB_HOME, which it joins); "
+            "without it, train, then run `lob models register RUN_ID` where the database is"
+        )
     if resume is not None:
         if not RUN_ID_RE.fullmatch(resume):
             raise BadConfig(f"invalid run id {resume!r}")
@@ -122,3 +138,10 @@ def train(
         typer.echo("not every fold finished; nothing scored")
         return
     typer.echo(f"run directory: {run_dir}")
+    if register or promote:
+        from shared.cli.models import promote as promote_version
+        from shared.cli.models import register_run
+
+        version_id = register_run(run_dir.name)
+        if promote:
+            promote_version(version_id)

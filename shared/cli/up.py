@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import secrets
 import signal
 import sys
@@ -27,6 +28,20 @@ from shared.errors import LobError
 DEMO_DATASET = "demo"
 DEMO_ROWS = 60_000
 LOGIN_TTL_S = 24 * 3600
+
+# Start-up lines that are known to be harmless, left out of lob up's log (see Child.quiet).
+REDIS_QUIET = (
+    # The embedded Redis saves nothing to disk (--save ""); overcommit protects background saves.
+    re.compile(r"WARNING Memory overcommit must be enabled"),
+)
+FLOWER_QUIET = (
+    # The list of registered task names, one per line: the worker and lob up say what runs.
+    re.compile(r"Registered tasks:$"),
+    re.compile(r"^\s*\[?'(celery|training)\.[a-z_]+'[,\]]$"),
+    # Flower asks the workers once as it starts, usually before the worker is up; it asks again
+    # whenever a page needs it.
+    re.compile(r"Inspect method \w+ failed$"),
+)
 
 
 def _port_free(port: int) -> bool:
@@ -99,13 +114,18 @@ def up(
     start flowing within minutes. Ctrl-C stops everything.
     """
     from services.worker.client import worker_command
-    from shared import embedded
+    from shared import embedded, local_stack
     from shared.config import get_settings
     from shared.supervisor import Child, Supervisor
 
     settings = get_settings()
     home = settings.lob_home.resolve()
     home.mkdir(parents=True, exist_ok=True)
+    running = local_stack.read(home)
+    if running is not None:
+        raise LobError(
+            f"lob up is already running on {home} (pid {running.pid}): {running.api or ''}"
+        )
     api_port = api_port or settings.api_port
     flower_port = flower_port or settings.flower_port
     inference_port = inference_port or settings.inference_port
@@ -137,7 +157,7 @@ def up(
             port = embedded.free_port()
             redis_url = f"redis://127.0.0.1:{port}/0"
             (home / "redis").mkdir(exist_ok=True)
-            sup.add(Child("redis", embedded.redis_command(port, home / "redis")))
+            sup.add(Child("redis", embedded.redis_command(port, home / "redis"), quiet=REDIS_QUIET))
             if not _wait_port("127.0.0.1", port, 15):
                 raise LobError(
                     "the embedded redis-server did not start (see the redis lines above)"
@@ -181,11 +201,11 @@ def up(
         sup.add(
             Child(
                 "worker",
-                worker_command("--concurrency", "1", "-n", "worker@%h"),
+                worker_command("--concurrency", "1", "-n", "worker@%h", banner=False),
                 env,
             )
         )
-        sup.add(Child("flower", [py, "-m", "services.worker.flower"], env))
+        sup.add(Child("flower", [py, "-m", "services.worker.flower"], env, quiet=FLOWER_QUIET))
         sup.add(
             Child("inference", [py, "-m", "services.inference", "--port", str(inference_port)], env)
         )
@@ -200,6 +220,13 @@ def up(
                 target=_demo, args=(sup, env, base, token, demo_rows), daemon=True
             ).start()
         login = _one_time_login(redis_url)
+        # Other lob commands on this machine join this stack (shared.local_stack).
+        local_stack.record(
+            home,
+            local_stack.LocalStack(
+                pid=os.getpid(), redis_url=redis_url, database_url=database_url, api=base
+            ),
+        )
         sup.say("lob", "")
         sup.say("lob", f"DeepLOB Hub is up: {base}/")
         sup.say("lob", f"sign in (one-time link): {base}/login?code={login}")
@@ -210,6 +237,7 @@ def up(
             sup.poll_once()
     finally:
         sup.say("lob", "stopping")
+        local_stack.remove(home, os.getpid())
         sup.stop()
         if pg_server is not None:
             pg_server.cleanup()

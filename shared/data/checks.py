@@ -7,17 +7,47 @@ only when one fails is the offending row located and named.
 
 from __future__ import annotations
 
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
-from shared.data.schema import ASK_PX_1, BID_PX_1, FEATURE_COLUMNS, N_FEATURES
+from shared.data.schema import (
+    ASK_PX_1,
+    BID_PX_1,
+    FEATURE_COLUMNS,
+    N_FEATURES,
+    SYMBOL_PATTERN,
+    SYMBOL_RULE,
+    TS_FUTURE_NS,
+    TS_MIN_NS,
+)
 from shared.data.store import DatasetWriter
 from shared.errors import DataError
 
 SIZE_COLUMNS = np.arange(1, N_FEATURES, 2)  # ask_sz_i and bid_sz_i sit at the odd indices
 PRICE_COLUMNS = np.arange(0, N_FEATURES, 2)
+SYMBOL_RE = re.compile(SYMBOL_PATTERN)
+
+
+def ts_problem(ts: int, now_ns: int | None = None) -> str | None:
+    """Why `ts` (ns since epoch) is out of bounds, or None (see shared.data.schema)."""
+    if ts < TS_MIN_NS:
+        return f"timestamp {ts} is before 1990-01-01 (expected ns since the epoch, UTC)"
+    now = time.time_ns() if now_ns is None else now_ns
+    if ts > now + TS_FUTURE_NS:
+        return f"timestamp {ts} is more than a day in the future"
+    return None
+
+
+def symbol_problem(symbol: str) -> str | None:
+    """Why `symbol` cannot be used, or None."""
+    if SYMBOL_RE.fullmatch(symbol):
+        return None
+    shown = symbol if len(symbol) <= 40 else f"{symbol[:40]}… ({len(symbol)} characters)"
+    return f"invalid symbol {shown!r}: use {SYMBOL_RULE}"
 
 
 @dataclass
@@ -52,7 +82,8 @@ def _first(mask: np.ndarray) -> int | None:
 
 def check_block(block: Block, prev_ts: int | None) -> None:
     """Raise DataError for the earliest bad row of the block: a non-finite number, a negative
-    size or price, a crossed or locked best level, or a timestamp before the previous row's."""
+    size or price, a crossed or locked best level, a timestamp before 1990 or more than a day
+    ahead, or one before the previous row's."""
     f = block.features
     n = len(block)
     if f.shape != (n, N_FEATURES):
@@ -97,6 +128,12 @@ def check_block(block: Block, prev_ts: int | None) -> None:
         problems.append((i, what, None))
 
     ts = block.ts
+    now = time.time_ns()
+    out = (ts < TS_MIN_NS) | (ts > now + TS_FUTURE_NS)
+    if out.any():
+        i = _first(out)
+        assert i is not None
+        problems.append((i, str(ts_problem(int(ts[i]), now)), "ts"))
     back = np.zeros(n, dtype=bool)
     back[1:] = ts[1:] < ts[:-1]
     if prev_ts is not None:
@@ -127,11 +164,12 @@ class RowSink:
         check_block(block, self.last_ts)
         lookup = np.zeros(len(block.symbols), dtype=np.uint16)
         for k, sym in enumerate(block.symbols):
-            if not sym:
+            problem = "empty symbol" if not sym else symbol_problem(sym)
+            if problem is not None:
                 used = np.flatnonzero(block.symbol_idx == k)
                 if used.size:
                     raise DataError(
-                        "empty symbol",
+                        problem,
                         file=block.where(int(used[0])),
                         row=block.row_of(int(used[0])),
                         column="symbol",

@@ -78,7 +78,7 @@ class Dataset(Base):
 class Job(Base):
     __tablename__ = "jobs"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_job_id)
+    id: Mapped[str] = mapped_column(String(80), primary_key=True, default=new_job_id)
     status: Mapped[str] = mapped_column(String(16), default="queued", index=True)
     dataset: Mapped[str] = mapped_column(String(64))
     dataset_id: Mapped[int | None] = mapped_column(ForeignKey("datasets.id", ondelete="SET NULL"))

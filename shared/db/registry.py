@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from shared import atomic
+from shared import atomic, run_layout
 from shared.db.models import Job, ModelVersion, utcnow
 from shared.errors import Conflict, NotFound
 from shared.events import MODELS_CHANNEL, ModelPromoted
+from shared.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
 
@@ -38,47 +40,24 @@ class FoldFiles:
         return f"{self.run_dir.name}/fold{self.fold}"
 
 
-def fold_relpaths(fold: int) -> tuple[str, str]:
-    return (f"fold{fold}/best_deeplob_fold{fold}.pth", f"fold{fold}/scaler_params.json")
-
-
 def verify_fold(run_dir: Path, fold: int) -> FoldFiles:
-    """Check the fold's checkpoint and scaler against manifest.json; raise Conflict if they differ."""
+    """The fold's files, checked against manifest.json (run_layout.verify_fold, the same check
+    inference makes before it loads a model); raises Conflict naming the file that differs."""
     run_dir = Path(run_dir)
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.is_file():
-        raise Conflict(f"{run_dir.name}: no manifest.json (the run did not finish)")
-    try:
-        files: dict[str, str] = json.loads(manifest_path.read_text())["files"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise Conflict(f"{run_dir.name}: unreadable manifest.json ({exc})") from exc
-    shas: list[str] = []
-    for rel in fold_relpaths(fold):
-        path = run_dir / rel
-        if rel not in files:
-            raise Conflict(f"{run_dir.name}: {rel} is not in the manifest")
-        if not path.is_file():
-            raise Conflict(f"{run_dir.name}: {rel} is missing")
-        actual = atomic.sha256_file(path)
-        if actual != files[rel]:
-            raise Conflict(
-                f"{run_dir.name}: {rel} does not match its manifest sha256 "
-                f"(expected {files[rel][:12]}…, found {actual[:12]}…)"
-            )
-        shas.append(actual)
-    weights_rel, scaler_rel = fold_relpaths(fold)
+    shas = run_layout.verify_fold(run_dir, fold)
+    weights_rel, scaler_rel, _ = run_layout.fold_files(fold)
     return FoldFiles(
         run_dir=run_dir,
         fold=fold,
         weights=run_dir / weights_rel,
         scaler=run_dir / scaler_rel,
-        weights_sha256=shas[0],
-        scaler_sha256=shas[1],
+        weights_sha256=shas[weights_rel],
+        scaler_sha256=shas[scaler_rel],
     )
 
 
 def read_result(run_dir: Path) -> dict[str, Any] | None:
-    path = Path(run_dir) / "result.json"
+    path = Path(run_dir) / run_layout.RESULT
     if not path.is_file():
         return None
     try:
@@ -120,6 +99,39 @@ def register_version(session: Session, job: Job, run_dir: Path, fold: int) -> Mo
     session.add(version)
     session.flush()
     return version
+
+
+def register_run(session: Session, run_dir: Path) -> ModelVersion:
+    """Register the served fold of a finished run that was trained outside a job (`lob train`):
+    its files are verified first, then it gets a succeeded job row under its own run id (none is
+    made when a job already has that id) and a model version with its test metrics."""
+    run_dir = Path(run_dir)
+    if not (run_dir / run_layout.CONFIG).is_file():
+        raise NotFound(f"unknown run {run_dir.name!r} (no {run_dir / run_layout.CONFIG})")
+    result = read_result(run_dir)
+    if result is None or not isinstance(result.get("fold"), int):
+        raise Conflict(f"{run_dir.name}: no readable {run_layout.RESULT} (the run did not finish)")
+    fold = int(result["fold"])
+    verify_fold(run_dir, fold)
+    job = session.get(Job, run_dir.name)
+    if job is None:
+        try:
+            settings = json.loads((run_dir / run_layout.CONFIG).read_text())["settings"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise Conflict(f"{run_dir.name}: unreadable {run_layout.CONFIG} ({exc})") from exc
+        finished = result.get("finished_at")
+        job = Job(
+            id=run_dir.name,
+            status="succeeded",
+            dataset=str(result.get("dataset", "")),
+            config=json_safe(settings),
+            result=json_safe(result),
+            folds=fold,
+            finished_at=datetime.fromisoformat(finished) if isinstance(finished, str) else None,
+        )
+        session.add(job)
+        session.flush()
+    return register_version(session, job, run_dir, fold)
 
 
 def active_path(home: Path) -> Path:

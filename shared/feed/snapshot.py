@@ -21,19 +21,22 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from shared.data.schema import ASK_PX_1, BID_PX_1, N_FEATURES
+from shared.data.checks import symbol_problem, ts_problem
+from shared.data.schema import ASK_PX_1, BID_PX_1, N_FEATURES, SYMBOL_PATTERN
 from shared.errors import DataError
 
 BOOK_DTYPE = np.dtype("<f8")
 BOOK_BYTES = N_FEATURES * BOOK_DTYPE.itemsize  # 320
-SYMBOL_RE = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,31}$")
+# On the stream symbols are upper-case (channel names lob:predictions:<SYMBOL> are too).
+SYMBOL_RE = re.compile(SYMBOL_PATTERN.replace("a-z", ""))
 
 
 def normalize_symbol(symbol: str) -> str:
     """Symbols travel upper-case (channel names lob:predictions:<SYMBOL> are upper-case too)."""
     upper = symbol.strip().upper()
-    if not SYMBOL_RE.fullmatch(upper):
-        raise DataError(f"invalid symbol {symbol!r}: use 1-32 letters, digits, '.', '_' or '-'")
+    problem = symbol_problem(upper)
+    if problem is not None:
+        raise DataError(problem, column="symbol")
     return upper
 
 
@@ -58,7 +61,11 @@ class Snapshot:
 
 
 def encode(ts: int, symbol: str, book: np.ndarray, sent_ns: int | None = None) -> dict[str, bytes]:
-    """Fields for XADD. `book` is any (40,) float array; `symbol` must already be normalised."""
+    """Fields for XADD. `book` is any (40,) float array; `symbol` must already be normalised.
+    Raises DataError for a timestamp out of bounds (before 1990, or over a day ahead)."""
+    problem = ts_problem(int(ts))
+    if problem is not None:
+        raise DataError(problem, column="ts")
     arr = np.ascontiguousarray(book, dtype=BOOK_DTYPE)
     if arr.shape != (N_FEATURES,):
         raise DataError(f"a snapshot book has {N_FEATURES} values, got shape {arr.shape}")
@@ -82,7 +89,12 @@ def decode(fields: dict[bytes, bytes]) -> Snapshot:
     if len(raw_book) != BOOK_BYTES:
         raise DataError(f"book has {len(raw_book)} bytes, expected {BOOK_BYTES}", column="book")
     if not SYMBOL_RE.fullmatch(symbol):
-        raise DataError(f"invalid symbol {symbol!r}", column="symbol")
+        raise DataError(
+            symbol_problem(symbol) or f"symbol {symbol!r} is not upper-case", column="symbol"
+        )
+    problem = ts_problem(ts)
+    if problem is not None:
+        raise DataError(problem, column="ts")
     book = np.frombuffer(raw_book, dtype=BOOK_DTYPE)
     if not np.isfinite(book).all():
         raise DataError("book holds a non-finite value", column="book")

@@ -21,32 +21,14 @@ import torch
 
 from shared import atomic
 from shared.data.schema import FEATURE_COLUMNS, WINDOW
-from shared.errors import BadCheckpoint, LobError
+from shared.errors import BadCheckpoint, Conflict, LobError
 from shared.labels import CLASS_NAMES
 from shared.ml.model import DeepLOB, DeepLOBConfig
+from shared.run_layout import MANIFEST, MODEL_FILE, fold_dir, verify_fold, weights_path
 from shared.scaler import FILE_NAME as SCALER_FILE
 from shared.scaler import Scaler
 
-MANIFEST = "manifest.json"
-MODEL_FILE = "model.json"
 ARCH = "deeplob"
-
-
-def fold_dir(run_dir: Path, fold: int) -> Path:
-    return Path(run_dir) / f"fold{fold}"
-
-
-def weights_path(run_dir: Path, fold: int) -> Path:
-    return fold_dir(run_dir, fold) / f"best_deeplob_fold{fold}.pth"
-
-
-def fold_files(fold: int) -> list[str]:
-    """Run-relative paths that make up one fold's servable checkpoint."""
-    return [
-        f"fold{fold}/best_deeplob_fold{fold}.pth",
-        f"fold{fold}/{SCALER_FILE}",
-        f"fold{fold}/{MODEL_FILE}",
-    ]
 
 
 def write_sidecar(run_dir: Path, fold: int, cfg: DeepLOBConfig) -> None:
@@ -145,22 +127,10 @@ def load_serving_model(run_dir: Path, fold: int = 5) -> ServingModel:
     shapes; the scaler file rebuilds; a forward pass on a zero window gives finite logits.
     """
     run_dir = Path(run_dir)
-    manifest_path = run_dir / MANIFEST
-    if not manifest_path.is_file():
-        raise BadCheckpoint(f"{run_dir}: no {MANIFEST} (the run did not finish)")
     try:
-        manifest = json.loads(manifest_path.read_text())
-        listed = manifest["files"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise BadCheckpoint(f"{manifest_path}: unreadable manifest ({exc})") from exc
-    for rel in fold_files(fold):
-        path = run_dir / rel
-        if rel not in listed:
-            raise BadCheckpoint(f"{run_dir}: {rel} is not in the manifest")
-        if not path.is_file():
-            raise BadCheckpoint(f"{path}: missing")
-        if atomic.sha256_file(path) != listed[rel]:
-            raise BadCheckpoint(f"{path}: sha256 does not match the manifest")
+        verify_fold(run_dir, fold)
+    except Conflict as exc:
+        raise BadCheckpoint(str(exc)) from exc
     try:
         model = build_model(run_dir, fold, weights=False)
     except (ValueError, KeyError, TypeError) as exc:

@@ -24,10 +24,16 @@ def _finished_run(home: Path, job_id: str, weights: bytes) -> Path:
     (run / "fold5").mkdir(parents=True)
     (run / "fold5" / "best_deeplob_fold5.pth").write_bytes(weights)
     (run / "fold5" / "scaler_params.json").write_text('{"mean": [0], "std": [1]}')
+    (run / "fold5" / "model.json").write_text('{"arch": "deeplob", "config": {}}')
     (run / "result.json").write_text(json.dumps({"fold": 5, "model": {"accuracy": 0.5}}))
     files = {
         rel: sha256_file(run / rel)
-        for rel in ("fold5/best_deeplob_fold5.pth", "fold5/scaler_params.json", "result.json")
+        for rel in (
+            "fold5/best_deeplob_fold5.pth",
+            "fold5/scaler_params.json",
+            "fold5/model.json",
+            "result.json",
+        )
     }
     (run / "manifest.json").write_text(json.dumps({"files": files}))
     return run
@@ -81,6 +87,24 @@ def test_a_version_whose_files_no_longer_match_the_manifest_is_refused(
     r = api.post(f"/api/models/{bad}/promote", headers=auth)
     assert r.status_code == 409 and "manifest" in r.json()["detail"]
     assert (api_settings.lob_home / "models" / "active.json").read_text() == before
+
+
+def test_a_version_whose_sidecar_does_not_match_the_manifest_is_refused_naming_it(
+    api: httpx.Client, auth: dict[str, str], api_settings: Settings, two_versions: tuple[int, int]
+) -> None:
+    # Given a registered version whose model.json changed after the manifest was written
+    _, bad = two_versions
+    [model] = [m for m in api.get("/api/models").json() if m["id"] == bad]
+    sidecar = api_settings.lob_home / "runs" / model["job_id"] / "fold5" / "model.json"
+    sidecar.write_text('{"arch": "deeplob", "config": {"conv_filters": 64}}')
+    active_json = api_settings.lob_home / "models" / "active.json"
+    before = active_json.read_text() if active_json.exists() else None
+    # When it is promoted, then it is refused with a 409 that names the file (the check inference
+    # makes before loading, so a promotion that passes is one inference accepts)
+    r = api.post(f"/api/models/{bad}/promote", headers=auth)
+    assert r.status_code == 409, r.text
+    assert "fold5/model.json" in r.json()["detail"] and "manifest" in r.json()["detail"]
+    assert (active_json.read_text() if active_json.exists() else None) == before
 
 
 def test_lob_models_list_and_promote(

@@ -115,8 +115,10 @@ def demo_stack(tmp_path: Path) -> Iterator[Stack]:
         _stop(stack)
 
 
-def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(demo_stack: Stack) -> None:
-    s = demo_stack
+def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(
+    demo_stack: Stack, run_lob
+) -> None:
+    s, lob = demo_stack, run_lob
     # Given lob up on a fresh machine, when it has started, then every health endpoint is healthy.
     _wait(
         lambda: (r := _get(f"{s.base}/readyz")) is not None and r.status_code == 200,
@@ -152,21 +154,96 @@ def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(demo_stack
     assert jobs[0]["dataset"] == "demo"
 
     # Predictions from the promoted model reach a WebSocket client.
-    async def first_prediction() -> dict:
+    async def first_prediction(symbol: str) -> dict:
         async with websockets.connect(f"ws://127.0.0.1:{s.ports['api']}/ws/model-test-up") as ws:
-            await ws.send(json.dumps({"subscribe": ["DEMO"]}))
+            await ws.send(json.dumps({"subscribe": [symbol]}))
             while True:
                 msg = json.loads(await asyncio.wait_for(ws.recv(), 120))
                 if msg.get("type") == "prediction" and msg.get("status") == "ok":
                     return msg
 
-    msg = asyncio.run(first_prediction())
+    msg = asyncio.run(first_prediction("DEMO"))
     assert msg["symbol"] == "DEMO"
     assert abs(sum(msg["probs"].values()) - 1) < 1e-4
     assert msg["model_version"]
 
+    # A second terminal, with no REDIS_URL or DATABASE_URL, joins this stack (issue 12, item 9)
+    beside = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "REDIS_URL"}}
+    beside["LOB_HOME"] = str(s.home)
+    stack_file = s.home / ".stack.json"
+    assert stack_file.stat().st_mode & 0o777 == 0o600, "the stack's URLs are the user's only"
+    listed = lob("models", "list", env=beside, check=True)
+    assert "using the stack of lob up" in listed.stderr
+    assert f"{jobs[0]['id']}/fold" in listed.stdout, listed.stdout
 
-def test_ctrl_c_leaves_no_child_process_behind(tmp_path: Path) -> None:
+    # A model trained with `lob train` is registered, promoted and served (issue 12, item 8)
+    lob(
+        "data",
+        "synth",
+        "--rows",
+        "6000",
+        "--name",
+        "mine",
+        "--symbol",
+        "MINE",
+        env=beside,
+        check=True,
+    )
+    trained = lob(
+        "train", "--dataset", "mine", "--quick", "--run-id", "cli-run", env=beside, check=True
+    )
+    assert "run directory" in trained.stdout
+    registered = lob("models", "register", "cli-run", env=beside, check=True).stdout
+    version_id = registered.split("registered model version ")[1].split(":")[0]
+    lob("models", "promote", version_id, env=beside, check=True)
+    _wait(
+        lambda: (
+            (r := _get(f"{s.base}/api/models/active")) is not None
+            and (r.json().get("inference") or {}).get("model_version") == "cli-run/fold5"
+        ),
+        120,
+        "inference to serve cli-run/fold5",
+        s.proc,
+        s.log,
+    )
+
+    # and `lob feed replay` from that terminal yields its predictions at a WebSocket client
+    async def replayed() -> dict:
+        async with websockets.connect(f"ws://127.0.0.1:{s.ports['api']}/ws/model-test-up") as ws:
+            await ws.send(json.dumps({"subscribe": ["MINE"]}))
+            feed = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "shared.cli.main", "feed", "replay", "mine",
+                "--speed", "0", "--limit", "400", env=beside,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            try:
+                while True:
+                    msg = json.loads(await asyncio.wait_for(ws.recv(), 120))
+                    if msg.get("type") == "prediction" and msg.get("status") == "ok":
+                        return msg
+            finally:
+                _, err = await feed.communicate()
+                assert feed.returncode == 0, err.decode()
+                assert b"using the stack of lob up" in err
+
+    msg = asyncio.run(replayed())
+    assert msg["symbol"] == "MINE" and msg["model_version"] == "cli-run/fold5"
+
+
+# Known-harmless start-up noise that lob up leaves out (issue 12, item 6).
+NOISE = (
+    "SecurityWarning",  # Celery's superuser warning
+    "superuser privileges",
+    "vm.overcommit_memory",  # the embedded Redis
+    "RuntimeDirWarning",  # platformdirs, via pgserver
+    "Registered tasks",  # Flower's wall of task names
+    "'celery.chord_unlock'",
+    "Inspect method",
+    "Traceback",
+)
+
+
+def test_ctrl_c_leaves_no_child_process_behind_and_the_log_is_clean(tmp_path: Path) -> None:
     stack = _start(tmp_path, "--no-demo")
     try:
         _wait(
@@ -177,6 +254,23 @@ def test_ctrl_c_leaves_no_child_process_behind(tmp_path: Path) -> None:
             stack.log,
         )
         _wait(lambda: len(stack.descendants()) >= 5, 60, "all children", stack.proc, stack.log)
+        # Once every service has said it is up, the log shows that, the URL and the sign-in link
+        for line in ("worker@", "ready.", "Visit me at", "inference on", "/login?code="):
+            _wait(lambda t=line: t in stack.log.read_text(), 60, line, stack.proc, stack.log)
+        # Flower has asked the worker for its state (what used to log "Inspect method ... failed")
+        flower = f"http://127.0.0.1:{stack.ports['flower']}/api/workers?refresh=1"
+        password = (stack.home / ".flower_password").read_text().strip()
+        _wait(
+            lambda: (r := _get(flower, auth=("admin", password))) is not None and r.json(),
+            60,
+            "Flower to see the worker",
+            stack.proc,
+            stack.log,
+        )
+        text = stack.log.read_text()
+        assert "DeepLOB Hub is up: " in text
+        noisy = [n for n in NOISE if n in text]
+        assert not noisy, f"noise in the first-run log: {noisy}\n{text}"
     finally:
         children = _stop(stack)
     assert stack.proc.returncode in (0, 130), _tail(stack.log)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -44,20 +45,29 @@ def replay(run_lob: Callable[..., object], clean_redis: str, lob_home: Path) -> 
 
 def test_entry_format_round_trips_and_refuses_bad_entries() -> None:
     book = np.arange(40, dtype=np.float64) + 0.125
-    fields = {k.encode(): v for k, v in encode(123, "BTCUSDT", book, sent_ns=456).items()}
+    t0 = 1_700_000_000 * 10**9
+    fields = {k.encode(): v for k, v in encode(t0, "BTCUSDT", book, sent_ns=456).items()}
     snap = decode(fields)
-    assert (snap.ts, snap.symbol, snap.sent_ns) == (123, "BTCUSDT", 456)
+    assert (snap.ts, snap.symbol, snap.sent_ns) == (t0, "BTCUSDT", 456)
     np.testing.assert_array_equal(snap.book, book)
     assert len(fields[b"book"]) == 320
     for broken, column in (
         ({**fields, b"book": b"\0" * 8}, "book"),
         ({k: v for k, v in fields.items() if k != b"ts"}, "ts"),
         ({**fields, b"symbol": b"no spaces"}, "symbol"),
+        ({**fields, b"symbol": b"A" * 33}, "symbol"),
+        ({**fields, b"ts": b"-5"}, "ts"),
+        ({**fields, b"ts": str(time.time_ns() + 2 * 86_400 * 10**9).encode()}, "ts"),
         ({**fields, b"book": np.full(40, np.nan).tobytes()}, "book"),
     ):
         with pytest.raises(DataError) as err:
             decode(broken)
         assert err.value.column == column
+    # a symbol of up to 32 characters with ':' and '/' travels; producers refuse bad timestamps
+    assert decode({**fields, b"symbol": b"ES:H4/" + b"X" * 26}).symbol == "ES:H4/" + "X" * 26
+    for ts in (-1, 0, 631_151_999 * 10**9):
+        with pytest.raises(DataError, match="before 1990-01-01"):
+            encode(ts, "BTCUSDT", book)
 
 
 def test_replays_a_dataset_in_order_with_its_symbols(

@@ -142,7 +142,7 @@ def test_snapshots_written_after_a_redis_restart_before_inference_reconnects_are
             pubsub.subscribe(predictions_channel(symbol))
             row = np.linspace(99.0, 101.0, 40)
             for i in range(count):
-                r.xadd(SNAPSHOT_STREAM, encode(1_800_000_000 * 10**9 + i, symbol, row))
+                r.xadd(SNAPSHOT_STREAM, encode(1_700_000_000 * 10**9 + i, symbol, row))
         finally:
             stack.inference.proc.send_signal(signal.SIGCONT)
 

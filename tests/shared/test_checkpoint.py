@@ -70,7 +70,7 @@ def test_sha256_mismatch(tmp_path):
     data = bytearray(path.read_bytes())
     data[-10] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(BadCheckpoint, match="sha256 does not match"):
+    with pytest.raises(BadCheckpoint, match="does not match its manifest sha256"):
         load_serving_model(run)
 
 

@@ -16,6 +16,7 @@ from shared.data.store import open_dataset
 from shared.errors import DataError
 
 T0 = 1_723_161_000_000_000_000  # local receive ns of the first test line
+E0_MS = T0 // 1_000_000  # event times (E, ms) count from the same instant
 
 
 def snapshot(last_id: int, bids: list[tuple[float, float]], asks: list[tuple[float, float]]):
@@ -29,7 +30,7 @@ def snapshot(last_id: int, bids: list[tuple[float, float]], asks: list[tuple[flo
 def diff(first: int, last: int, bids=(), asks=(), *, e_ms: int = 1_000, pu: int | None = None):
     ev: dict[str, Any] = {
         "e": "depthUpdate",
-        "E": e_ms,
+        "E": E0_MS + e_ms,
         "s": "BTCUSDT",
         "U": first,
         "u": last,
@@ -113,7 +114,7 @@ def test_depth_sync_buffers_until_snapshot_and_resyncs_after_gap() -> None:
     assert sync.on_diff(diff(90, 99, e_ms=1)) == []
     assert sync.on_diff(diff(100, 102, bids=[(99.0, 5.0)], e_ms=2)) == []
     applied = sync.on_snapshot(BOOK)
-    assert [a.event["u"] for a in applied] == [102] and applied[0].ts_ns == 2_000_000
+    assert [a.event["u"] for a in applied] == [102] and applied[0].ts_ns == (E0_MS + 2) * 1_000_000
     assert applied[0].top[3] == 5.0 and not sync.needs_snapshot
     # a gap: nothing applied, a snapshot is needed
     assert sync.on_diff(diff(110, 111, e_ms=3)) == []
@@ -208,7 +209,7 @@ def test_book_state_carries_over_files_and_gap_resyncs(lob_home: Path, tmp_path:
     ds = open_dataset("cap")
     # rows for u = 101, 102, 103 (carried over), then 111 and 112 after the resync
     assert ds.rows == 5
-    np.testing.assert_array_equal(ds.ts, np.array([20, 30, 40, 60, 70]) * 1_000_000)
+    np.testing.assert_array_equal(ds.ts, (E0_MS + np.array([20, 30, 40, 60, 70])) * 1_000_000)
     assert ds.features[2, 2] == 99.0  # 99.5 removed in file 2, on the book from file 1
     assert ds.features[3, 2] == 98.5 and ds.features[3, 0] == 100.0
     assert ds.meta["settings"]["gaps"] == 1 and ds.meta["settings"]["resyncs"] == 1

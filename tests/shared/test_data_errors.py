@@ -310,16 +310,53 @@ def test_failed_forced_import_keeps_the_old_dataset(lob_home: Path, tmp_path: Pa
     assert sorted(p.name for p in (lob_home / "datasets").iterdir()) == ["keep"]
 
 
+@pytest.mark.parametrize(
+    ("column", "value", "pattern"),
+    [
+        ("symbol", "S" * 5000, r"column 'symbol': invalid symbol 'S{40}… \(5000 characters\)'"),
+        ("symbol", "BTC USDT", r"column 'symbol': invalid symbol 'BTC USDT': use 1-32"),
+        ("ts", "-1000", r"column 'ts': timestamp -1000 is before 1990-01-01"),
+        ("ts", str(4_000_000_000 * 10**9), r"column 'ts': timestamp \d+ is more than a day in the future"),
+    ],
+)
+def test_symbols_and_timestamps_out_of_bounds(
+    lob_home: Path, tmp_path: Path, column: str, value: str, pattern: str
+) -> None:
+    # A symbol becomes part of a Redis channel name; a timestamp must be a real time
+    lines = set_cell(csv_lines(), 6, column, value)
+    if column == "ts":  # keep time moving forward, so the bound is what is refused
+        lines = [*lines[:6], *(set_cell(lines, n, "ts", value)[n - 1] for n in range(7, 22))]
+    src = write(tmp_path / "bounds.csv", lines)
+    assert_refused(
+        lob_home, lambda: import_sources([src], name="x"), file="bounds.csv", pattern=pattern, row=6
+    )
+
+
+def test_symbols_up_to_32_characters_with_colon_and_slash_import(
+    lob_home: Path, tmp_path: Path
+) -> None:
+    name = "ES:H4/" + "x" * 26
+    lines = [
+        csv_lines()[0],
+        *(set_cell(csv_lines(), n, "symbol", name)[n - 1] for n in range(2, 22)),
+    ]
+    import_sources([write(tmp_path / "ok.csv", lines)], name="ok")
+    meta = json.loads((lob_home / "datasets" / "ok" / "meta.json").read_text())
+    assert meta["symbols"] == [name.upper()]
+
+
 def test_cli_exit_code_2_and_one_line(run_lob, lob_home: Path, tmp_path: Path) -> None:
     cut = tmp_path / "cut.csv.gz"
     data = gzip.compress(("\n".join(csv_lines(2000)) + "\n").encode())
     cut.write_bytes(data[:-40])
     crossed = write(tmp_path / "cross.csv", set_cell(csv_lines(), 3, "ask_px_1", "1"))
     ok = write(tmp_path / "ok.csv", csv_lines())
+    early = write(tmp_path / "early.csv", set_cell(csv_lines(), 2, "ts", "-5"))
     assert run_lob("data", "import", str(ok), "--name", "dup").returncode == 0
     cases = [
         (["data", "import", str(cut), "--name", "a"], "truncated or corrupt gzip"),
         (["data", "import", str(crossed), "--name", "b"], "cross.csv, row 3: crossed book"),
+        (["data", "import", str(early), "--name", "e"], "early.csv, row 2, column 'ts': timestamp"),
         (["data", "import", str(ok), "--name", "../x"], "invalid dataset name"),
         (["data", "import", str(ok), "--name", "dup"], "already exists"),
         (["data", "import", str(tmp_path / "nope.csv"), "--name", "c"], "no such file"),

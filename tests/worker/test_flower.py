@@ -49,3 +49,44 @@ def test_flower_refuses_to_start_without_a_password(stack: Stack) -> None:
         timeout=60,
     )
     assert done.returncode != 0 and "FLOWER_PASSWORD" in done.stderr
+
+
+def test_flower_follows_a_job_to_success_without_a_traceback(stack: Stack) -> None:
+    # Given a real Flower watching the queue, logging to a file
+    port = free_port()
+    log = stack.logdir / f"flower-{port}.log"
+    env = {**stack.env, "FLOWER_PASSWORD": "flower-test-pass"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.worker.flower", "--port", str(port)],
+        env=env,
+        stdout=log.open("w"),
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    auth = ("admin", "flower-test-pass")
+    try:
+        wait_for(lambda: port_open("127.0.0.1", port), 60, "Flower to listen")
+        stack.worker("wf")
+        wait_for(
+            lambda: httpx.get(f"{base}/api/workers?refresh=1", auth=auth, timeout=10).json(),
+            60,
+            "Flower to see the worker",
+            every=0.5,
+        )
+
+        # When a small job runs to the end, reporting progress every two batches
+        job_id = stack.submit(epochs=2)
+        stack.wait_status(job_id, "succeeded")
+
+        # Then Flower reports the job's task as SUCCESS (not PROGRESS forever)
+        def task_state() -> str | None:
+            tasks = httpx.get(f"{base}/api/tasks", auth=auth, timeout=10).json()
+            mine = [t for t in tasks.values() if job_id in str(t.get("args"))]
+            return mine[0]["state"] if mine and mine[0]["state"] == "SUCCESS" else None
+
+        wait_for(task_state, 30, "Flower to show the task as SUCCESS", every=0.25)
+        # and its output holds no traceback (each progress event used to raise one)
+        assert "Traceback" not in log.read_text(), log.read_text()[-3000:]
+    finally:
+        proc.terminate()
+        proc.wait(20)
