@@ -28,11 +28,18 @@ class TrainConfig(BaseModel):
     folds: int = Field(5, ge=1, le=20)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
 
+    # Inputs (shared/scaler.py): the paper's z-score of raw features, or the price-level-free
+    # mid_bps (prices as bps from the row's mid, sizes log1p, then z-scored).
+    norm: Literal["zscore", "mid_bps"] = "zscore"
+
     # Optimisation.
     epochs: int = Field(20, ge=1, le=1_000)
     batch_size: int = Field(128, ge=1, le=65_536)
     lr: float = Field(1e-4, gt=0, le=1)
     patience: int = Field(5, ge=1, le=1_000)
+    select: Literal["val_loss", "val_f1"] = Field(
+        "val_loss", description="early stopping and best-checkpoint criterion"
+    )
     gamma: float = Field(2.0, ge=0, le=10, description="focal loss focusing parameter")
     class_weights: list[float] | None = Field(
         None,

@@ -10,7 +10,11 @@ Each figure sits beside a reference measured in the same run on the same machine
   which is what a project without a dataset store does on every run;
 - triple-barrier labelling (shared.labels, mid included) vs a plain per-row Python loop of the
   DESIGN.md definition, timed on a slice and scaled to the full length (the slice's labels are
-  checked equal to ours).
+  checked equal to ours);
+- importing Tardis.dev (book_snapshot_25, incremental_book_L2) and Databento (MBP-10, MBO) files
+  of the same market (shared.bench.vendor; rows / 40 books, x5 for the one-row-per-book
+  formats): input rows (CSV lines or DBN records) per second, each in a child process, beside
+  the canonical CSV's rows per second.
 Budgets (DESIGN.md): import <= 20 s at peak RSS <= 2.5 GB, reopen <= 1 s, labels <= 3 s.
 """
 
@@ -32,6 +36,8 @@ from shared.bench.report import record
 
 FULL_ROWS = 3_700_000
 LOOP_SLICE = 20_000
+VENDOR_SHARE = 40  # vendor files hold rows / 40 books (at least VENDOR_MIN_BOOKS)
+VENDOR_MIN_BOOKS = 10_000
 SEED = 1
 
 _IMPORT_CHILD = """
@@ -95,6 +101,27 @@ def loop_triple_barrier(
     return out
 
 
+def _vendor_imports(
+    root: Path, home: Path, books: int
+) -> list[tuple[str, int, int, dict[str, Any]]]:
+    """(format, input rows, books imported, child figures) for each vendor format."""
+    from shared.bench.vendor import WRITERS
+    from shared.data.store import open_dataset
+
+    out = []
+    for label, (name, write, share) in WRITERS.items():
+        src = root / name
+        print(f"writing {label} from {books * share:,} books ...", flush=True)
+        n_in = write(src, books * share)
+        print(f"importing {label} ({n_in:,} rows, child process) ...", flush=True)
+        child = _child(_IMPORT_CHILD, str(src), str(home))
+        made = open_dataset("bench", home).rows
+        print(f"  {child['seconds']:.2f} s, {n_in / child['seconds']:,.0f} rows/s", flush=True)
+        out.append((label, n_in, made, child))
+        src.unlink()
+    return out
+
+
 def _ratio(reference: float, ours: float) -> str:
     if ours <= reference:
         return f"{reference / ours:.1f}× faster"
@@ -147,6 +174,7 @@ def run(rows: int = FULL_ROWS, *, workdir: Path | None = None) -> list[tuple[str
         same = bool(np.array_equal(np.asarray(loop, dtype=np.int8), triple_barrier(mid_slice)))
         feature_mb = os.path.getsize(ds.path / "features.npy") / 1e6
         del ds, labels
+        vendor_rows = _vendor_imports(root, home, max(VENDOR_MIN_BOOKS, rows // VENDOR_SHARE))
 
     gb = 1e9 / 1024  # ru_maxrss is in KiB on Linux; report GB (1e9 bytes)
     rows_out = [
@@ -175,6 +203,17 @@ def run(rows: int = FULL_ROWS, *, workdir: Path | None = None) -> list[tuple[str
             f"≤ 3 s; {loop_s / label_s:.0f}× faster",
         ),
     ]
+    canonical_rate = rows / ours["seconds"]
+    for label, n_in, books, child in vendor_rows:
+        rows_out.append(
+            (
+                f"import {label}, {n_in:,} rows in, {books:,} books out",
+                f"{n_in / child['seconds']:,.0f} rows/s ({child['seconds']:.2f} s, "
+                f"CPU {child['cpu']:.1f} s)",
+                f"canonical CSV: {canonical_rate:,.0f} rows/s",
+                f"{books / child['seconds']:,.0f} books/s",
+            )
+        )
     notes = (
         f"Synthetic market (shared.data.synth, seed {SEED}); dataset on disk: features.npy "
         f"{feature_mb:,.0f} MB (float32 N×40). Peak RSS is ru_maxrss of a child process that "

@@ -2,6 +2,8 @@
 
 lob data import ../shared/data/binance-spot-btcusdt/*.gz --name btc
 lob data import ../shared/data/lobster-aapl/*.csv --name aapl
+lob data import ../shared/data/tardis/binance-futures_book_snapshot_25_BTCUSDT.csv --name tbtc
+lob data import ../shared/data/databento-es-mbo/orderbooks_mbo_*.dbn.zst --name es
 lob data synth --rows 200000 --name demo --seed 7
 lob data list
 lob data show btc
@@ -32,7 +34,15 @@ Examples:
 
   lob data import book.parquet --name x --force
 
-Formats (auto-detected): canonical CSV/CSV.GZ/Parquet (header ts,symbol,ask_px_1,ask_sz_1,bid_px_1,bid_sz_1,...,bid_sz_10), LOBSTER *_orderbook_L.csv + *_message_L.csv pairs, and Binance depth captures (`<ns> <json>` lines, gzip or plain; several files are one capture, give them in time order).
+  lob data import ../shared/data/databento-es-mbo/orderbooks_mbo_*.dbn.zst --name es
+
+  lob data import deribit_incremental_book_L2_2024-05-01_OPTIONS.csv.gz --name d --split-symbols
+
+  lob data import binance-futures_book_snapshot_5_2024-05-01_BTCUSDT.csv.gz --name b --levels 5
+
+Formats (auto-detected): canonical CSV/CSV.GZ/Parquet (header ts,symbol,ask_px_1,ask_sz_1,bid_px_1,bid_sz_1,...,bid_sz_10), LOBSTER *_orderbook_L.csv + *_message_L.csv pairs, Binance depth captures (`<ns> <json>` lines, gzip or plain; several files are one capture, give them in time order), Tardis.dev CSV (book_snapshot_N and incremental_book_L2, plain or gzip) and Databento DBN (.dbn, .dbn.zst; schemas mbo and mbp-10, mbp-1 with --levels 1).
+
+A Tardis or Databento file holding several symbols needs --symbol (import that one) or --split-symbols (one dataset NAME-SYMBOL per symbol).
 
 Every row is checked; a problem stops the import with the file, line and reason, and leaves nothing behind.
 """
@@ -73,38 +83,80 @@ def import_(
     sources: list[Path] = typer.Argument(..., help="Files to import, in time order."),
     name: str = typer.Option(..., "--name", "-n", help="Dataset name (letters, digits, _ - .)."),
     fmt: str = typer.Option(
-        "auto", "--format", "-f", help="auto | csv | parquet | lobster | binance."
+        "auto",
+        "--format",
+        "-f",
+        help="auto | csv | parquet | lobster | binance | tardis | databento.",
     ),
     symbol: str | None = typer.Option(
-        None, "--symbol", "-s", help="Symbol to record (default: from the file or its name)."
+        None,
+        "--symbol",
+        "-s",
+        help="Symbol to record (default: from the file or its name); for Tardis and Databento "
+        "files, the one symbol to import.",
+    ),
+    levels: int = typer.Option(
+        10,
+        "--levels",
+        min=1,
+        max=10,
+        help="Tardis and Databento: book levels a side to take (a book is emitted once both "
+        "sides have them); levels past them are padded like LOBSTER's empty levels.",
+    ),
+    split_symbols: bool = typer.Option(
+        False,
+        "--split-symbols",
+        help="Tardis and Databento: one dataset NAME-SYMBOL per symbol of the files.",
     ),
     force: bool = typer.Option(False, "--force", help="Replace an existing dataset of this name."),
 ) -> None:
     """Import order-book files as dataset NAME (written atomically to $LOB_HOME/datasets/NAME)."""
-    from shared.data.importer import import_sources
+    from shared.data.importer import import_sources, import_split
     from shared.data.store import open_dataset
+    from shared.errors import BadConfig
 
     progress = _Progress()
     t0 = time.monotonic()
     try:
-        path = import_sources(
-            sources, name=name, fmt=fmt, symbol=symbol, force=force, progress=progress
-        )
+        if split_symbols:
+            if symbol is not None:
+                raise BadConfig("--symbol and --split-symbols exclude each other")
+            paths = import_split(
+                sources, name=name, fmt=fmt, levels=levels, force=force, progress=progress
+            )
+        else:
+            paths = {
+                "": import_sources(
+                    sources,
+                    name=name,
+                    fmt=fmt,
+                    symbol=symbol,
+                    levels=levels,
+                    force=force,
+                    progress=progress,
+                )
+            }
     finally:
         progress.close()
-    ds = open_dataset(name, path.parent.parent)
+    for path in paths.values():
+        ds = open_dataset(path.name, path.parent.parent)
+        typer.echo(
+            f"imported {ds.rows:,} rows ({', '.join(ds.symbols)}) from {len(sources)} file(s) "
+            f"as {ds.name!r} in {time.monotonic() - t0:.1f} s -> {path}"
+        )
     settings = ds.meta.get("settings", {})
-    typer.echo(
-        f"imported {ds.rows:,} rows ({', '.join(ds.symbols)}) from {len(sources)} file(s) "
-        f"as {name!r} in {time.monotonic() - t0:.1f} s -> {path}"
-    )
     if settings.get("gaps"):
         typer.echo(
             f"note: {settings['gaps']} sequence gap(s) in the capture, {settings['resyncs']} "
             "resynced from a later REST snapshot (no rows between a gap and its resync)"
         )
-    if settings.get("one_sided_skipped"):
-        typer.echo(f"note: {settings['one_sided_skipped']} one-sided book state(s) skipped")
+    for key, what in (
+        ("one_sided_skipped", "one-sided book state(s)"),
+        ("crossed_skipped", "crossed book state(s)"),
+        ("shallow_skipped", f"book state(s) with fewer than {levels} levels a side"),
+    ):
+        if settings.get(key):
+            typer.echo(f"note: {settings[key]:,} {what} skipped")
 
 
 @app.command("synth", epilog="Example:\n\n  lob data synth --rows 3700000 --name big --seed 1")

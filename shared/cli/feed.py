@@ -2,6 +2,8 @@
 
 lob feed replay demo --speed 1 --loop                  # a dataset, in real time, forever
 lob feed replay ../shared/data/binance-spot-btcusdt/*.gz --speed 0
+lob feed replay ../shared/data/databento-es-mbo/orderbooks_mbo_*.dbn.zst --speed 1
+lob feed replay ../shared/data/tardis/deltas_with_snapshot.csv --levels 1
 lob feed binance --symbol btcusdt                      # Binance's public depth stream
 """
 
@@ -46,7 +48,8 @@ def _stop_flag() -> list[bool]:
 def replay(
     src: list[str] = typer.Argument(
         ...,
-        help="A dataset name, canonical CSV/Parquet file(s), or Binance capture file(s) (.gz).",
+        help="A dataset name, canonical CSV/Parquet file(s), Binance capture file(s) (.gz), "
+        "Tardis.dev CSV file(s) or Databento DBN file(s) (.dbn, .dbn.zst).",
     ),
     speed: float = typer.Option(
         1.0, "--speed", min=0.0, help="1 = recorded pace, 10 = ten times faster, 0 = at once."
@@ -55,7 +58,15 @@ def replay(
     symbol: str | None = typer.Option(
         None,
         "--symbol",
-        help="Publish under this symbol; for a multi-symbol source, replay only this one.",
+        help="Publish under this symbol; for a multi-symbol source, replay only this one "
+        "(Tardis and Databento files: replay only this one, under its own name).",
+    ),
+    levels: int = typer.Option(
+        10,
+        "--levels",
+        min=1,
+        max=10,
+        help="Tardis and Databento files: book levels a side to take; the rest are padded.",
     ),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Stop after N snapshots."),
     maxlen: int = typer.Option(
@@ -68,12 +79,12 @@ def replay(
     from shared.feed.stream import StreamWriter
 
     _logging()
-    open_source(src, symbol)  # fail fast on a bad source, before connecting anywhere
+    open_source(src, symbol, levels)  # fail fast on a bad source, before connecting anywhere
     writer = StreamWriter(_redis_url(), maxlen=maxlen)
     stop = _stop_flag()
     try:
         stats = run_replay(
-            lambda: open_source(src, symbol),
+            lambda: open_source(src, symbol, levels),
             writer,
             speed=speed,
             loop=loop,

@@ -14,10 +14,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from shared.errors import BadConfig, NotFound
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+
+
+def _flag_error(exc: ValidationError) -> str:
+    """One line naming the flag: `--select: Input should be 'val_loss' or 'val_f1' (got 'x')`."""
+    parts = []
+    for err in exc.errors():
+        field = ".".join(str(p) for p in err["loc"]) or "settings"
+        flag = "--" + field.replace("_", "-")
+        got = f" (got {err['input']!r})" if field != "settings" else ""
+        parts.append(f"{flag}: {err['msg']}{got}")
+    return "; ".join(parts)
 
 
 def _new_run_id(dataset: str, runs: Path) -> str:
@@ -43,6 +55,12 @@ def train(
     batch_size: Annotated[int, typer.Option()] = 128,
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-4,
     patience: Annotated[int, typer.Option(help="early stopping patience (epochs)")] = 5,
+    select: Annotated[
+        str, typer.Option(help="best epoch by val_loss | val_f1 (validation macro F1)")
+    ] = "val_loss",
+    norm: Annotated[
+        str, typer.Option(help="inputs: zscore (the paper's) | mid_bps (price-level free)")
+    ] = "zscore",
     gamma: Annotated[float, typer.Option(help="focal loss gamma")] = 2.0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     seed: Annotated[int, typer.Option()] = 0,
@@ -112,6 +130,8 @@ def train(
                 batch_size=batch_size,
                 lr=lr,
                 patience=patience,
+                select=select,
+                norm=norm,
                 gamma=gamma,
                 device=device,
                 seed=seed,
@@ -120,8 +140,8 @@ def train(
                 compile=compile,
                 quick=quick,
             )
-        except ValueError as exc:
-            raise BadConfig(str(exc)) from exc
+        except ValidationError as exc:
+            raise BadConfig(_flag_error(exc)) from exc
         if run_id is not None and not RUN_ID_RE.fullmatch(run_id):
             raise BadConfig(f"invalid run id {run_id!r}: letters, digits, '_', '-', '.'")
         if run_id is not None and (runs / run_id).exists():

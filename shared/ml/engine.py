@@ -220,6 +220,7 @@ def _write_or_check_config(prep: Prepared, run_dir: Path) -> None:
 
 @dataclass
 class EarlyStop:
+    best_score: float = math.inf  # what cfg.select minimises: val_loss, or -val_f1
     best_loss: float = math.inf
     best_epoch: int = 0
     bad_epochs: int = 0
@@ -270,7 +271,7 @@ class _Run:
             return json.loads(done_path.read_text())
         split = prep.split.fold(k)
         fdir = checkpoint.fold_dir(self.run_dir, k)
-        scaler = Scaler.fit_windows(prep.features, split.train, WINDOW)
+        scaler = Scaler.fit_windows(prep.features, split.train, WINDOW, kind=cfg.norm)
         scaler.save(fdir)
         mcfg = DeepLOBConfig()
         checkpoint.write_sidecar(self.run_dir, k, mcfg)
@@ -319,10 +320,12 @@ class _Run:
             if stopped:
                 break
             line = self._epoch(k, epoch, split, train_b, val_b, stepper)
-            improved = line["val_loss"] < stop.best_loss
+            score = line["val_loss"] if cfg.select == "val_loss" else -line["val_f1"]
+            improved = score < stop.best_score
             if improved:
                 checkpoint.save_weights(model, checkpoint.weights_path(self.run_dir, k))
-                stop.best_loss, stop.best_epoch, stop.bad_epochs = line["val_loss"], epoch, 0
+                stop.best_score, stop.best_loss = score, line["val_loss"]
+                stop.best_epoch, stop.bad_epochs = epoch, 0
                 stop.best_metrics = {m: line[m] for m in ("val_loss", "val_acc", "val_f1")}
             else:
                 stop.bad_epochs += 1
@@ -347,10 +350,10 @@ class _Run:
             )
             self._save_resume(rpath, k, epoch, model, optimizer, stop, stopped)
             if stopped:
-                self.echo(f"Early stopping: no val loss improvement for {cfg.patience} epochs")
+                self.echo(f"Early stopping: no {cfg.select} improvement for {cfg.patience} epochs")
         if stop.best_epoch == 0:  # cannot happen with finite losses; guard NaN training
             raise BadConfig(
-                f"fold {k}: validation loss was never finite, so there is no best model "
+                f"fold {k}: {cfg.select} was never finite, so there is no best model "
                 f"(lr {cfg.lr} may be too high)"
             )
         summary = {

@@ -6,13 +6,16 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
 import redis
 
+from services.api.live.relay import LIVE_WITHIN_S, Relay
 from shared.config import Settings
 from shared.embedded import free_port
+from shared.events import job_channel, predictions_channel
 
 STATE_CHANGING = [
     ("POST", "/api/jobs", {"dataset": "tiny"}),
@@ -92,7 +95,15 @@ def test_the_seed_endpoint_queues_a_job_with_default_settings(
 
 @pytest.mark.parametrize(
     "config",
-    [{"epochs": 0}, {"batch_size": -1}, {"labels": "nope"}, {"lr": 5}, {"no_such_field": 1}],
+    [
+        {"epochs": 0},
+        {"batch_size": -1},
+        {"labels": "nope"},
+        {"lr": 5},
+        {"no_such_field": 1},
+        {"select": "val_acc"},
+        {"norm": "raw"},
+    ],
 )
 def test_invalid_configs_get_422_naming_the_field(
     api: httpx.Client, auth: dict[str, str], config: dict
@@ -253,6 +264,36 @@ def test_active_model_reports_none_then_the_inference_status(
     body = api.get("/api/models/active").json()
     assert body["inference"]["refused"][0]["reason"] == "sha256 mismatch"
     assert body["inference"]["model_version"] == "abc-fold5-12345678"
+
+
+def test_live_symbols_lists_the_symbols_with_predictions_coming(
+    api: httpx.Client, api_settings: Settings
+) -> None:
+    r = redis.Redis.from_url(str(api_settings.redis_url))
+    assert api.get("/api/live/symbols").json()["symbols"] == []
+
+    # Given inference publishing predictions for one symbol, as a feed makes it do
+    def listed() -> list[str]:
+        r.publish(predictions_channel("LIVEONE"), "{}")
+        return api.get("/api/live/symbols").json()["symbols"]
+
+    deadline = time.monotonic() + 10
+    while not (symbols := listed()) and time.monotonic() < deadline:
+        time.sleep(0.05)  # the relay subscribes in the background once the app has started
+
+    # Then the gateway lists it, with how recent a prediction must be, and nothing else
+    assert symbols == ["LIVEONE"]
+    assert api.get("/api/live/symbols").json()["within_s"] == LIVE_WITHIN_S
+
+
+def test_a_symbol_stops_being_live_when_its_predictions_stop() -> None:
+    relay = Relay("redis://unused")
+    relay.dispatch(predictions_channel("BBB"), "{}")
+    relay.dispatch(predictions_channel("AAA"), "{}")
+    relay.dispatch("lob:predictions:not a symbol", "{}")
+    relay.dispatch(job_channel("job-1"), "{}")
+    assert relay.live_symbols() == ["AAA", "BBB"]
+    assert relay.live_symbols(now=time.monotonic() + LIVE_WITHIN_S + 1) == []
 
 
 def test_the_ui_is_served_at_its_pages_and_api_paths_stay_json(api: httpx.Client) -> None:

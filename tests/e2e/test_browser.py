@@ -6,8 +6,10 @@ Starts, as subprocesses on free ports: an isolated redis-server, the gateway (se
 from services/web/dist), one Celery worker, the inference service and a replay feed of a small
 synthetic dataset. Then, in Debian's Chromium (/usr/bin/chromium, headless, driven by Playwright
 for Python): sign in with the API token, start a quick training job with the Train button, watch
-it reach "succeeded", and see the new model serve live predictions on /predict. Screenshots of
-both pages at 1280 and 390 px go to test-artifacts/screenshots/.
+it reach "succeeded", and see the new model serve live predictions on /predict, opened with no
+symbol in the URL: it must pick the symbol inference serves (the fed one, not the idle dataset's
+that sorts first, nor BTCUSDT). Screenshots of both pages at 1280 and 390 px go to
+test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -48,8 +50,11 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 TOKEN = "web-e2e-token-4f1c9a"
-DATASET = "e2e-btc"
-SYMBOL = "BTCUSDT"
+DATASET = "e2e-eth"
+# Not BTCUSDT, where /predict opened before it asked what inference serves.
+SYMBOL = "ETHUSDT"
+# A dataset nobody feeds, listed before DATASET: opening on the first dataset's symbol is wrong.
+IDLE_DATASET, IDLE_SYMBOL = "a-idle", "AAAUSDT"
 # Enough rows for a quick job (it uses the first 5,000) and a feed that keeps running.
 ROWS = 20_000
 # The job: quick (one epoch per fold) on the first TRAIN_ROWS rows; on a shared 2-core CPU the
@@ -149,6 +154,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
     logs.mkdir()
     ts, features = synth_market(ROWS, seed=11, symbol=SYMBOL)
     write_dataset(DATASET, ts=ts, features=features, symbols=[SYMBOL], home=home)
+    ts, features = synth_market(1_000, seed=12, symbol=IDLE_SYMBOL)
+    write_dataset(IDLE_DATASET, ts=ts, features=features, symbols=[IDLE_SYMBOL], home=home)
 
     # A Redis of our own: pub/sub channel names (lob:models, lob:predictions:<SYMBOL>) are global
     # to a server, so sharing the machine's Redis with other tests would mix their messages in.
@@ -299,11 +306,13 @@ def test_train_from_the_button_then_predict_live(stack: Stack, browser: Any) -> 
     assert job["config"]["max_rows"] == TRAIN_ROWS
     _shot(page, "train-1280")
 
-    # When I open /predict
+    # When I open /predict, with no symbol in the URL
     page.get_by_role("link", name="Predict").click()
-    expect(page).to_have_url(re.compile(r"/predict"))
+    expect(page).to_have_url(re.compile(r"/predict$"))
 
-    # Then the new model serves live predictions for the replayed symbol, and the bars move
+    # Then it opens on the symbol inference serves, the replayed one
+    expect(page.get_by_label("Symbol")).to_have_value(SYMBOL)
+    # And the new model serves live predictions for it, and the bars move
     signal_word = page.get_by_test_id("signal")
     expect(signal_word).to_have_text(re.compile("^(UP|NEUTRAL|DOWN)$"), timeout=120_000)
     version = page.get_by_test_id("model-version")
@@ -328,6 +337,7 @@ def test_train_from_the_button_then_predict_live(stack: Stack, browser: Any) -> 
     phone = context.new_page()
     phone.set_viewport_size({"width": 390, "height": 844})
     phone.goto(f"{stack.base}/predict")
+    expect(phone.get_by_label("Symbol")).to_have_value(SYMBOL)
     expect(phone.get_by_test_id("signal")).to_have_text(
         re.compile("^(UP|NEUTRAL|DOWN)$"), timeout=60_000
     )

@@ -100,6 +100,12 @@ def _start(tmp_path: Path, *extra: str) -> Stack:
     return Stack(home, proc, log, ports)
 
 
+def s_job(stack: Stack, job_id: str) -> dict:
+    r = _get(f"{stack.base}/api/jobs/{job_id}")
+    assert r is not None and r.status_code == 200
+    return r.json()
+
+
 def _stop(stack: Stack) -> list[psutil.Process]:
     children = stack.descendants()
     stack.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
@@ -152,6 +158,9 @@ def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(
 
     jobs = _wait(demo_job_done, 420, "the demo training job to succeed", s.proc, s.log)
     assert jobs[0]["dataset"] == "demo"
+    # scored on a test block that holds every class (issue 12, item 7)
+    counts = s_job(s, jobs[0]["id"])["result"]["test"]["label_counts"]
+    assert min(counts.values()) > 0 and set(counts) == {"DOWN", "NEUTRAL", "UP"}, counts
 
     # Predictions from the promoted model reach a WebSocket client.
     async def first_prediction(symbol: str) -> dict:

@@ -154,4 +154,19 @@ def test_a_bad_source_is_a_clear_error(
     replay: Callable[..., str], lob_home: Path, tmp_path: Path
 ) -> None:
     assert "error: unknown dataset 'nope'" in replay("nope", ok=False)
+    # a file with a timestamp before 1990 or a symbol too long is refused where it is, as the
+    # importer refuses it (issue 12, item 5)
+    from shared.data.synth import write_canonical_csv
+
+    good = write_canonical_csv(tmp_path / "good.csv", 30, seed=1, symbol="SYN").read_text()
+    lines = good.splitlines()
+    cells = lines[4].split(",")
+    early = tmp_path / "early.csv"
+    early.write_text("\n".join([*lines[:4], ",".join(["-7", *cells[1:]]), *lines[5:]]) + "\n")
+    out = replay(str(early), "--speed", "0", ok=False).strip()
+    assert "early.csv, row 5, column 'ts': timestamp -7 is before 1990-01-01" in out, out
+    long = tmp_path / "long.csv"
+    long.write_text(good.replace(",SYN,", "," + "Y" * 33 + ",", 1))
+    out = replay(str(long), "--speed", "0", ok=False).strip()
+    assert "long.csv, row 2, column 'symbol': invalid symbol" in out, out
     assert "no such file" in replay(str(tmp_path / "a.csv"), "nope", ok=False)

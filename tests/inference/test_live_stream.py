@@ -107,6 +107,44 @@ def test_every_snapshot_after_warmup_reaches_the_client(live_stack: LiveStack) -
         assert p["model_version"] == "run-good/fold5"
 
 
+def _replay_files_to_client(
+    stack: LiveStack, files: list[Path], symbol: str, books: np.ndarray, timeout: float
+) -> None:
+    """Replay `files` with `lob feed replay --speed 0` and check that a subscribed client gets one
+    message per book of `books` (what the importer rebuilds from them), in order: warming up
+    for the first 99, then predictions."""
+    client = WsClient(f"{stack.ws_base}/model-test-{symbol.lower()}")
+
+    async def main() -> None:
+        reading = asyncio.create_task(
+            client.run(
+                [{"subscribe": [symbol]}], lambda got: len(got.predictions) >= len(books), timeout
+            )
+        )
+        await asyncio.sleep(0.3)
+        feed = spawn(
+            f"feed-{symbol.lower()}",
+            feed_argv("replay", *map(str, files), "--speed", "0"),
+            stack.env,
+            stack.logdir,
+            0,
+        )
+        await reading
+        feed.proc.wait(30)
+
+    asyncio.run(main())
+    got = client.got
+    assert got.seqs(symbol) == list(range(1, len(books) + 1))
+    assert [p["status"] for p in got.predictions[WINDOW - 1 :]] == ["ok"] * (
+        len(books) - WINDOW + 1
+    )
+    assert {p["status"] for p in got.predictions[: WINDOW - 1]} == {"warming_up"}
+    assert all(p["probs"] is not None for p in got.predictions[WINDOW - 1 :])
+    np.testing.assert_allclose(
+        [p["best_bid"] for p in got.predictions], books[:, 2].astype(np.float64)
+    )
+
+
 @pytest.mark.data
 def test_binance_sample_replay_reaches_the_client_for_every_snapshot(
     live_stack: LiveStack, sample_data: Path
@@ -116,37 +154,23 @@ def test_binance_sample_replay_reaches_the_client_for_every_snapshot(
     # given the recorded Binance capture and the number of books the importer rebuilds from it
     files = sorted((sample_data / "binance-spot-btcusdt").glob("*.gz"))
     books = np.concatenate([b.features for b in read_captures(files)])
-    client = WsClient(f"{live_stack.ws_base}/model-test-binance")
+    # when it is replayed through the book builder as fast as possible, then every book arrives
+    _replay_files_to_client(live_stack, files, "BTCUSDT", books, 120)
 
-    async def main() -> None:
-        reading = asyncio.create_task(
-            client.run(
-                [{"subscribe": ["BTCUSDT"]}], lambda got: len(got.predictions) >= len(books), 120
-            )
-        )
-        await asyncio.sleep(0.3)
-        # when it is replayed through the book builder as fast as possible
-        feed = spawn(
-            "feed-binance",
-            feed_argv("replay", *map(str, files), "--speed", "0"),
-            live_stack.env,
-            live_stack.logdir,
-            0,
-        )
-        await reading
-        feed.proc.wait(30)
 
-    asyncio.run(main())
-    got = client.got
-    # then one message per snapshot, in order: warming up for 99, then predictions
-    assert got.seqs("BTCUSDT") == list(range(1, len(books) + 1))
-    assert [p["status"] for p in got.predictions[WINDOW - 1 :]] == ["ok"] * (
-        len(books) - WINDOW + 1
-    )
-    assert {p["status"] for p in got.predictions[: WINDOW - 1]} == {"warming_up"}
-    np.testing.assert_allclose(
-        [p["best_bid"] for p in got.predictions], books[:, 2].astype(np.float64)
-    )
+@pytest.mark.data
+def test_databento_mbo_replay_yields_predictions(live_stack: LiveStack, sample_data: Path) -> None:
+    from shared.data.databento import read_dbn
+
+    # given the ES MBO sample and the books the importer rebuilds from it (185, one symbol)
+    src = sample_data / "databento-es-mbo"
+    src = src / "orderbooks_mbo_2024-05-08T00-00-00_2024-05-08T00-00-02.dbn.zst"
+    if not src.is_file():
+        pytest.skip(f"no Databento sample at {src}")
+    books = np.concatenate([b.features for b in read_dbn([src])])
+    assert len(books) > WINDOW
+    # when the DBN file is replayed as fast as possible, then predictions follow the warm-up
+    _replay_files_to_client(live_stack, [src], "ESM4", books, 60)
 
 
 def test_hot_reload_mid_stream_drops_and_doubles_nothing(live_stack: LiveStack) -> None:

@@ -316,7 +316,11 @@ def test_failed_forced_import_keeps_the_old_dataset(lob_home: Path, tmp_path: Pa
         ("symbol", "S" * 5000, r"column 'symbol': invalid symbol 'S{40}… \(5000 characters\)'"),
         ("symbol", "BTC USDT", r"column 'symbol': invalid symbol 'BTC USDT': use 1-32"),
         ("ts", "-1000", r"column 'ts': timestamp -1000 is before 1990-01-01"),
-        ("ts", str(4_000_000_000 * 10**9), r"column 'ts': timestamp \d+ is more than a day in the future"),
+        (
+            "ts",
+            str(4_000_000_000 * 10**9),
+            r"column 'ts': timestamp \d+ is more than a day in the future",
+        ),
     ],
 )
 def test_symbols_and_timestamps_out_of_bounds(

@@ -74,3 +74,46 @@ def test_load_refuses_a_broken_file(tmp_path):
     (tmp_path / FILE_NAME).write_text(json.dumps(data))
     with pytest.raises(ValueError, match="std > 0"):
         Scaler.load(tmp_path)
+
+
+def _priced_book(rows: int, level: float, seed: int = 0) -> np.ndarray:
+    """A book around `level`: prices a few ticks apart, heavy sizes."""
+    rng = np.random.default_rng(seed)
+    mid = level * (1 + np.cumsum(rng.normal(0, 1e-4, rows)))
+    f = np.empty((rows, 40))
+    ticks = np.arange(1, 11) * level * 1e-4
+    f[:, 0::4] = mid[:, None] + ticks  # ask px
+    f[:, 2::4] = mid[:, None] - ticks  # bid px
+    f[:, 1::2] = rng.pareto(1.5, (rows, 20)) * 100
+    return f
+
+
+def test_mid_bps_does_not_depend_on_the_price_level():
+    # Given the same book shape at a price of 100 and at 100,000, fitted on the first one
+    low, high = _priced_book(2000, 100.0), _priced_book(2000, 100_000.0)
+    scaler = Scaler.fit(low, 0, 1000, kind="mid_bps")
+    # When both are transformed, then the model sees the same inputs (a zscore scaler would not)
+    np.testing.assert_allclose(scaler.transform(high), scaler.transform(low), atol=1e-3)
+    zscore = Scaler.fit(low, 0, 1000)
+    assert np.abs(zscore.transform(high)[:, 0::2]).min() > 1e3
+    # and the transform is per row: a window gives what its rows give one by one
+    window = scaler.transform(low[None, 100:200])[0]
+    rows = np.stack([scaler.transform(r) for r in low[100:200]])
+    np.testing.assert_array_equal(window, rows)
+    # and the fitted rows are centred and unit-scaled
+    z = scaler.transform(low[:1000]).astype(np.float64)
+    assert np.abs(z.mean(0)).max() < 1e-4 and np.abs(z.std(0) - 1).max() < 1e-3
+
+
+def test_the_kind_is_saved_and_an_unknown_one_is_refused(tmp_path):
+    scaler = Scaler.fit(_priced_book(500, 50.0), 0, 500, kind="mid_bps")
+    loaded = Scaler.load(scaler.save(tmp_path))
+    assert loaded.kind == "mid_bps"
+    np.testing.assert_array_equal(loaded.mean, scaler.mean)
+    data = json.loads((tmp_path / FILE_NAME).read_text())
+    data["kind"] = "per_window"
+    (tmp_path / FILE_NAME).write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="unknown scaler kind 'per_window'"):
+        Scaler.load(tmp_path)
+    with pytest.raises(Exception, match="unknown normalisation 'raw'"):
+        Scaler.fit(_priced_book(500, 50.0), 0, 500, kind="raw")

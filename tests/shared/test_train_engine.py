@@ -194,3 +194,23 @@ def test_trains_on_the_real_lobster_sample(lob_home, sample_data):
     assert result["dataset"] == "aapl" and result["test"]["samples"] > 0
     assert np.isfinite(result["model"]["loss"])
     assert load_serving_model(lob_home / "runs" / "aapl").version == "aapl/fold5"
+
+
+def test_select_val_f1_keeps_the_epoch_with_the_best_validation_f1(lob_home):
+    # Given a run that picks its best epoch by validation macro F1, with level-free inputs
+    make_dataset("tiny3", 450, seed=4)
+    cfg = TrainConfig(
+        **{**TINY, "epochs": 4, "patience": 4, "lr": 0.01, "select": "val_f1", "norm": "mid_bps"}
+    )
+    run_dir = lob_home / "runs" / "r3"
+    out = run_training(cfg, dataset="tiny3", run_dir=run_dir, only_folds=[1], progress=False)
+    # Then the kept epoch is the first with the highest val F1, whatever its val loss
+    lines = metrics_lines(run_dir)
+    best = max(r["val_f1"] for r in lines)
+    want = next(r for r in lines if r["val_f1"] == best)
+    summary = out["folds"][0]
+    assert summary["best_epoch"] == want["epoch"] and summary["best_val_f1"] == best
+    assert [r["epoch"] for r in lines if r["best"]][-1] == want["epoch"]
+    # and the fold's scaler is the level-free kind, so inference rebuilds the same transform
+    saved = json.loads((run_dir / "fold1" / "scaler_params.json").read_text())
+    assert saved["kind"] == "mid_bps"

@@ -6,6 +6,9 @@ The relay pattern-subscribes to `lob:predictions:*` and `lob:jobs:*` and subscri
 slow client only ever fills its own queue; when that overflows the client is dropped with close
 code 4008 and nobody else waits. If Redis goes away the relay reconnects with backoff; clients
 keep their sockets and simply see no messages meanwhile.
+
+The relay hears every prediction inference publishes, subscribed to or not, so it also knows
+which symbols inference is serving now: `live_symbols()`, served at GET /api/live/symbols.
 """
 
 from __future__ import annotations
@@ -24,13 +27,19 @@ from redis.exceptions import RedisError
 
 from services.api.system.metrics import REGISTRY
 from shared.events import MODELS_CHANNEL, job_channel, predictions_channel
+from shared.feed.snapshot import SYMBOL_RE
 
 log = logging.getLogger("lob.relay")
 
 DEFAULT_QUEUE = 1024  # messages per client: ~10 s of all 10 demo symbols at 10 snapshots/s
 SLOW_CLIENT_CODE = 4008  # private-use close code: "you fell too far behind"
 RECONNECT_DELAYS = (0.1, 0.2, 0.5, 1.0, 2.0)
-PATTERNS = ("lob:predictions:*", "lob:jobs:*")
+PREDICTIONS_PREFIX = predictions_channel("")  # "lob:predictions:", then the symbol
+PATTERNS = (PREDICTIONS_PREFIX + "*", "lob:jobs:*")
+# A symbol is live while predictions for it keep coming: inference publishes one per snapshot,
+# 10/s from the demo replay and up to 10/s from Binance's depth@100ms stream, so 10 s without
+# one means its feed stopped.
+LIVE_WITHIN_S = 10.0
 
 CLIENTS = Gauge("lob_ws_clients", "Connected WebSocket clients", registry=REGISTRY)
 DROPPED = Counter(
@@ -96,6 +105,7 @@ class Relay:
         self.connected = asyncio.Event()
         self.reconnects = 0
         self.received = 0
+        self._heard: dict[str, float] = {}  # symbol -> monotonic time of its last prediction
 
     # -- clients -------------------------------------------------------------------------------
 
@@ -134,9 +144,19 @@ class Relay:
             if not members:
                 del self._by_channel[channel]
 
+    def live_symbols(
+        self, *, within_s: float = LIVE_WITHIN_S, now: float | None = None
+    ) -> list[str]:
+        """Symbols with a prediction relayed in the `within_s` seconds before `now`, by name."""
+        cutoff = (time.monotonic() if now is None else now) - within_s
+        self._heard = {s: t for s, t in self._heard.items() if t >= cutoff}  # forget the rest
+        return sorted(s for s in self._heard if SYMBOL_RE.fullmatch(s))
+
     def dispatch(self, channel: str, text: str) -> None:
         self.received += 1
         RELAYED.inc()
+        if channel.startswith(PREDICTIONS_PREFIX):
+            self._heard[channel[len(PREDICTIONS_PREFIX) :]] = time.monotonic()
         if channel == MODELS_CHANNEL:
             text = _public_promotion(text)
         targets = self.clients if channel == MODELS_CHANNEL else self._by_channel.get(channel)

@@ -1,4 +1,7 @@
-"""The WebSocket endpoint `/ws/{session_id}`: subscriptions in, predictions and job events out."""
+"""The WebSocket endpoint `/ws/{session_id}`: subscriptions in, predictions and job events out.
+
+Also GET /api/live/symbols: which symbols have live predictions, for the Predict page to open on.
+"""
 
 from __future__ import annotations
 
@@ -7,16 +10,18 @@ import contextlib
 import json
 import logging
 import re
+from typing import Annotated
 
-from fastapi import APIRouter, WebSocket
+from fastapi import APIRouter, Depends, Request, WebSocket
 from pydantic import ValidationError
 
-from services.api.live.relay import SLOW_CLIENT_CODE, Client, Relay
+from services.api.live.relay import LIVE_WITHIN_S, SLOW_CLIENT_CODE, Client, Relay
 from services.api.live.schemas import (
     MAX_FRAME_CHARS,
     MAX_SUBSCRIPTIONS,
     ClientMessage,
     ErrorMessage,
+    LiveSymbolsOut,
     Pong,
     Subscribed,
 )
@@ -26,6 +31,19 @@ router = APIRouter(tags=["live"])
 
 SESSION_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")  # e.g. model-test-3fz9k2
 CLOSE_WAIT_S = 10.0  # how long a dropped slow client gets to take its close frame
+
+
+def get_relay(request: Request) -> Relay:
+    return request.app.state.relay
+
+
+RelayDep = Annotated[Relay, Depends(get_relay)]
+
+
+@router.get("/api/live/symbols", response_model=LiveSymbolsOut)
+async def live_symbols(relay: RelayDep) -> LiveSymbolsOut:
+    """Symbols inference is serving now (a prediction in the last `within_s` seconds), by name."""
+    return LiveSymbolsOut(symbols=relay.live_symbols(), within_s=LIVE_WITHIN_S)
 
 
 @router.websocket("/ws/{session_id}")

@@ -9,6 +9,7 @@ Client -> relay (one JSON object per text frame; every key optional, at least on
 Relay -> client: Prediction / JobEvent / ModelPromoted JSON exactly as published on Redis, plus
     {"type": "subscribed", "symbols": [...], "jobs": [...]}   after every (un)subscribe
     {"type": "error", "code": "bad_message", "message": "..."} for a message it cannot use
+REST: GET /api/live/symbols -> LiveSymbolsOut, the symbols inference is serving now.
 """
 
 from __future__ import annotations
@@ -80,3 +81,12 @@ class ErrorMessage(BaseModel):
 
 class Pong(BaseModel):
     type: Literal["pong"] = "pong"
+
+
+class LiveSymbolsOut(BaseModel):
+    """Symbols inference is serving now: the relay heard a prediction for each lately."""
+
+    # Sorted by name; empty when no feed runs (or inference does not).
+    symbols: list[str]
+    # How recent "lately" is: a symbol drops out this many seconds after its last prediction.
+    within_s: float

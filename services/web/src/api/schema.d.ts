@@ -256,6 +256,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/live/symbols": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live Symbols
+         * @description Symbols inference is serving now (a prediction in the last `within_s` seconds), by name.
+         */
+        get: operations["live_symbols_api_live_symbols_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -446,6 +466,16 @@ export interface components {
             /** Size */
             size: number;
         };
+        /**
+         * LiveSymbolsOut
+         * @description Symbols inference is serving now: the relay heard a prediction for each lately.
+         */
+        LiveSymbolsOut: {
+            /** Symbols */
+            symbols: string[];
+            /** Within S */
+            within_s: number;
+        };
         /** MetricRow */
         MetricRow: {
             /** Fold */
@@ -627,6 +657,12 @@ export interface components {
              */
             test_fraction: number;
             /**
+             * Norm
+             * @default zscore
+             * @enum {string}
+             */
+            norm: "zscore" | "mid_bps";
+            /**
              * Epochs
              * @default 20
              */
@@ -646,6 +682,13 @@ export interface components {
              * @default 5
              */
             patience: number;
+            /**
+             * Select
+             * @description early stopping and best-checkpoint criterion
+             * @default val_loss
+             * @enum {string}
+             */
+            select: "val_loss" | "val_f1";
             /**
              * Gamma
              * @description focal loss focusing parameter
@@ -1492,6 +1535,26 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    live_symbols_api_live_symbols_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveSymbolsOut"];
                 };
             };
         };

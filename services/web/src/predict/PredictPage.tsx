@@ -9,9 +9,9 @@ import { fixed, pct, price, shortVersion, timeOfNs } from "../ui/format";
 import { BookLadder } from "./BookLadder";
 import { ProbabilityBars } from "./ProbabilityBars";
 import { Sparkline } from "./Sparkline";
+import { fetchSymbolSources, openingSymbol, pickerSymbols } from "./symbols";
 import { usePredictionStream } from "./usePredictionStream";
 
-const DEFAULT_SYMBOL = "BTCUSDT";
 const ARROW = { UP: "▲", NEUTRAL: "■", DOWN: "▼" } as const;
 
 /** What serves now: the promoted model (null before the first) and what inference reports. */
@@ -19,26 +19,16 @@ function fetchActiveModel() {
   return unwrap(api.GET("/api/models/active"));
 }
 
-async function fetchSymbols(): Promise<string[]> {
-  const [config, datasets] = await Promise.allSettled([
-    unwrap(api.GET("/api/config")),
-    unwrap(api.GET("/api/datasets")),
-  ]);
-  const found = new Set<string>([DEFAULT_SYMBOL]);
-  if (config.status === "fulfilled") for (const s of config.value.symbols ?? []) found.add(s.toUpperCase());
-  if (datasets.status === "fulfilled") {
-    for (const d of datasets.value) for (const s of d.symbols ?? []) found.add(s.toUpperCase());
-  }
-  return [...found].sort();
-}
-
 export function PredictPage() {
   const [params, setParams] = useSearchParams();
-  const symbol = (params.get("symbol") ?? DEFAULT_SYMBOL).toUpperCase();
+  // Loaded once per visit: the page opens on a symbol and stays there, even if others go live.
+  const sources = useResource(fetchSymbolSources, "symbol-sources");
+  const asked = params.get("symbol")?.toUpperCase() || null;
+  // null only for the moment the gateway takes to say which symbols it knows.
+  const symbol = asked ?? (sources.data ? openingSymbol(sources.data) : null);
   const stream = usePredictionStream(symbol);
-  useTitle(`Predict ${symbol}`);
+  useTitle(symbol ? `Predict ${symbol}` : "Predict");
   const connection = useConnection();
-  const symbols = useResource(fetchSymbols, "symbols");
   const active = useResource(fetchActiveModel, "active-model");
   const { latest, modelChange, promotions } = stream;
 
@@ -48,10 +38,10 @@ export function PredictPage() {
     if (promotions > 0 || modelChange) reloadActive();
   }, [promotions, modelChange, reloadActive]);
 
-  const options = useMemo(() => {
-    const list = symbols.data ?? [DEFAULT_SYMBOL];
-    return list.includes(symbol) ? list : [symbol, ...list];
-  }, [symbols.data, symbol]);
+  const options = useMemo(
+    () => pickerSymbols(sources.data ?? { served: [], datasets: [] }, symbol),
+    [sources.data, symbol],
+  );
 
   const warming = latest?.status === "warming_up";
   const ok = latest?.status === "ok";
@@ -73,9 +63,10 @@ export function PredictPage() {
             <label htmlFor="symbol">Symbol</label>
             <select
               id="symbol"
-              value={symbol}
+              value={symbol ?? ""}
               onChange={(e) => setParams({ symbol: e.target.value }, { replace: true })}
             >
+              {symbol === null && <option value="">…</option>}
               {options.map((s) => (
                 <option key={s} value={s}>
                   {s}
@@ -226,14 +217,14 @@ export function PredictPage() {
               <span className="spark-price">{price(latest?.mid)}</span>
               <MidChange mids={stream.mids} />
             </div>
-            <Sparkline values={stream.mids} label={`${symbol} mid price`} />
+            <Sparkline values={stream.mids} label={`${symbol ?? ""} mid price`} />
           </section>
         </div>
 
         <section className="card" aria-labelledby="book-title">
           <div className="card-head">
             <h2 id="book-title">{latest?.book ? "Order book" : "Top of book"}</h2>
-            <span className="hint">{symbol}</span>
+            <span className="hint">{symbol ?? ""}</span>
           </div>
           <BookLadder prediction={latest} />
         </section>

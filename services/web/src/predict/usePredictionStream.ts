@@ -22,8 +22,11 @@ export interface PredictionStream {
   received: number;
 }
 
-/** Track the live predictions for one symbol: the latest, a mid history, and version changes. */
-export function usePredictionStream(symbol: string): PredictionStream {
+/**
+ * Track the live predictions for one symbol: the latest, a mid history, and version changes.
+ * With no symbol (not chosen yet) it subscribes to nothing but still counts promotions.
+ */
+export function usePredictionStream(symbol: string | null): PredictionStream {
   useSymbolSubscription(symbol);
   const [latest, setLatest] = useState<Prediction | null>(null);
   const [mids, setMids] = useState<number[]>([]);
@@ -45,7 +48,7 @@ export function usePredictionStream(symbol: string): PredictionStream {
       setPromotions((n) => n + 1);
       return;
     }
-    if (!isPrediction(m) || m.symbol.toUpperCase() !== symbol.toUpperCase()) return;
+    if (!isPrediction(m) || !symbol || m.symbol.toUpperCase() !== symbol.toUpperCase()) return;
     // Two subscriptions racing across a reconnect can deliver one message twice.
     if (m.seq === lastSeq.current) return;
     lastSeq.current = m.seq;
