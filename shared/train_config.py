@@ -24,6 +24,9 @@ class TrainConfig(BaseModel):
     smooth_k: int = Field(10, ge=1, le=10_000, description="smoothed: rows averaged ahead")
     alpha: float = Field(2e-5, ge=0, le=1, description="smoothed: threshold on the smoothed return")
 
+    # Evaluation (shared/ml/evaluation.py): the backtest's fee per side, on top of the spread.
+    fee_bps: float = Field(1.0, ge=0, le=1_000, description="backtest fee in bps per side")
+
     # Cross-validation.
     folds: int = Field(5, ge=1, le=20)
     test_fraction: float = Field(0.1, gt=0, lt=0.5)
@@ -40,6 +43,10 @@ class TrainConfig(BaseModel):
     select: Literal["val_loss", "val_f1"] = Field(
         "val_loss", description="early stopping and best-checkpoint criterion"
     )
+    # Regularisation (all off: the paper's DeepLOB).
+    dropout_lstm: float = Field(0.0, ge=0, lt=1, description="dropout on the LSTM's inputs")
+    dropout_head: float = Field(0.0, ge=0, lt=1, description="dropout before the output layer")
+    weight_decay: float = Field(0.0, ge=0, le=1, description="decoupled weight decay (AdamW)")
     gamma: float = Field(2.0, ge=0, le=10, description="focal loss focusing parameter")
     class_weights: list[float] | None = Field(
         None,
@@ -58,6 +65,9 @@ class TrainConfig(BaseModel):
     max_rows: int | None = Field(None, ge=1_000, description="use only the first N rows")
     quick: bool = Field(False, description="5,000 rows and 1 epoch: a smoke run")
     parallel_folds: bool = False
+    promote: Literal["if_better", "always", "never"] = Field(
+        "if_better", description="serve the model: if it beats every baseline, always, or never"
+    )
     progress_every: int = Field(20, ge=1, description="batches between progress events")
 
     @model_validator(mode="after")

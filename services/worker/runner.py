@@ -28,6 +28,7 @@ from shared.db.models import TERMINAL_STATUSES, FoldRun, Job
 from shared.db.session import session_scope
 from shared.errors import Conflict, LobError
 from shared.events import JobEvent
+from shared.gate import decide
 from shared.jsonsafe import json_safe
 from shared.train_config import TrainConfig
 
@@ -171,21 +172,24 @@ def _fail(run: _Run, exc: BaseException) -> None:
 
 
 def _succeed(run: _Run, cfg: TrainConfig) -> Outcome:
-    """Register the serving fold (the last one: it trained on the most data) and promote it."""
+    """Register the serving fold (the last one: it trained on the most data) and promote it if
+    the promotion gate lets it (shared/gate.py); otherwise it stays a candidate."""
     settings = get_settings()
     run_dir = run_dir_of(run.job_id)
     result = registry.read_result(run_dir) or {}
     fold = int(result.get("fold", cfg.folds))
+    gate = decide(result, cfg.promote)
     try:
         with session_scope() as s:
             job = s.get(Job, run.job_id)
             assert job is not None
-            version = registry.register_version(s, job, run_dir, fold)
+            version = registry.register_version(s, job, run_dir, fold, gate=gate)
             version_id = version.id
-        with session_scope() as s:
-            msg = registry.promote(
-                s, version_id, home=settings.lob_home, redis_url=settings.redis_url
-            )
+        if gate.promote:
+            with session_scope() as s:
+                registry.promote(
+                    s, version_id, home=settings.lob_home, redis_url=settings.redis_url
+                )
     except Exception as exc:  # a bad manifest fails the job with the reason
         _fail(run, exc)
         raise
@@ -196,9 +200,13 @@ def _succeed(run: _Run, cfg: TrainConfig) -> Outcome:
         run.event(
             "succeeded",
             metrics=json_safe(registry.test_metrics_of(result)),
-            message=f"model version {msg.version_id} promoted",
+            message=(
+                f"model version {version_id} promoted"
+                if gate.promote
+                else f"model version {version_id} registered as a candidate: {gate.reason}"
+            ),
         )
-    return Outcome("succeeded" if done else "lost", f"model version {msg.version_id}")
+    return Outcome("succeeded" if done else "lost", f"model version {version_id}")
 
 
 # Parallel folds ----------------------------------------------------------------------------------

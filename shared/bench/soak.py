@@ -40,7 +40,8 @@ from shared.bench.report import percentile, record
 SOAK_JSON = Path("test-artifacts") / "reliability" / "soak.json"
 TOKEN = "soak-" + uuid.uuid4().hex[:12]
 # A training job small enough to finish in a few minutes on 2 shared cores, so jobs come and go.
-JOB_CONFIG = {"max_rows": 3000, "folds": 2, "epochs": 2, "batch_size": 64}
+# Each job promotes its model (the soak exercises hot reload, not model quality).
+JOB_CONFIG = {"max_rows": 3000, "folds": 2, "epochs": 2, "batch_size": 64, "promote": "always"}
 
 
 # -- processes -----------------------------------------------------------------------------------

@@ -79,6 +79,24 @@ def train(
     bench_train.run(rows=rows, batch_size=batch_size, rounds=rounds, per_round=per_round)
 
 
+@app.command("quality")
+def quality(
+    rows: int = typer.Option(30_000, "--rows", min=5_000, help="Rows of the planted market."),
+    epochs: int = typer.Option(4, "--epochs", min=1, help="Epochs per fold."),
+    samples: bool = typer.Option(
+        True, "--samples/--no-samples", help="Also train on the real samples in ../shared/data."
+    ),
+) -> None:
+    """DeepLOB against an oracle on a planted-signal market and against the book baselines (test
+    macro F1, net bps per trade after costs, seconds per epoch); then the real samples.
+
+    lob bench quality --rows 30000 --epochs 4
+    """
+    from shared.bench import quality as bench_quality
+
+    bench_quality.run(rows=rows, epochs=epochs, samples=samples)
+
+
 @app.command("soak")
 def soak(
     minutes: float = typer.Option(30.0, "--minutes", min=0.5, help="How long to run."),

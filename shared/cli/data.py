@@ -165,27 +165,45 @@ def synth(
     name: str = typer.Option(..., "--name", "-n", help="Dataset name."),
     seed: int = typer.Option(0, "--seed", help="Random seed (same seed, same market)."),
     symbol: str = typer.Option("SYNTH", "--symbol", "-s", help="Symbol to record."),
+    lean_levels: str = typer.Option(
+        "1-3",
+        "--lean-levels",
+        help="Book levels whose size imbalance carries the signal, e.g. 3-5 (level-1 imbalance "
+        "then cannot see it).",
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing dataset of this name."),
 ) -> None:
     """Write a synthetic market with a planted, learnable signal as dataset NAME.
 
-    Discrete 0.01 ticks, spread >= 1 tick, heavy-tailed sizes, and a level-1..3 size imbalance
-    that predicts the next mid moves (see shared/data/synth.py). Generated in chunks, so millions
-    of rows fit in little memory.
+    Discrete 0.01 ticks, spread >= 1 tick, heavy-tailed sizes, and a size imbalance at the
+    --lean-levels (default 1-3) that predicts the next mid moves (see shared/data/synth.py).
+    Generated in chunks, so millions of rows fit in little memory.
     """
     import numpy as np
 
     from shared.data.store import dataset_writer
     from shared.data.synth import synth_chunks
+    from shared.errors import BadConfig
 
+    try:
+        first, last = (int(v) for v in lean_levels.split("-"))
+    except ValueError:
+        raise BadConfig(
+            f"--lean-levels: expected FIRST-LAST such as 3-5, got {lean_levels!r}"
+        ) from None
+    if not 1 <= first <= last <= 10:
+        raise BadConfig(f"--lean-levels: levels lie within 1-10, got {lean_levels!r}")
     t0 = time.monotonic()
     sym = symbol.strip().upper()
     with dataset_writer(name, force=force) as writer:
-        for ts, features in synth_chunks(rows, seed):
+        for ts, features in synth_chunks(rows, seed, (first, last)):
             writer.append(ts, features, np.zeros(len(ts), dtype=np.uint16))
         writer.finish(
             symbols=[sym],
-            settings={"format": "synth", "synth": {"rows": rows, "seed": seed, "symbol": sym}},
+            settings={
+                "format": "synth",
+                "synth": {"rows": rows, "seed": seed, "symbol": sym, "lean": [first, last]},
+            },
         )
     typer.echo(f"wrote {rows:,} synthetic rows as {name!r} in {time.monotonic() - t0:.1f} s")
 

@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from shared.cli import bench, data, db, feed, models, train, up
+from shared.cli import bench, data, db, evaluate, feed, models, train, up
 from shared.errors import LobError
 
 app = typer.Typer(
@@ -48,6 +48,7 @@ app.add_typer(feed.app, name="feed")
 app.add_typer(bench.app, name="bench")
 app.add_typer(models.app, name="models")
 app.command("train")(train.train)
+app.command("eval")(evaluate.eval_run)
 app.command("up")(up.up)
 
 

@@ -49,15 +49,23 @@ def list_models() -> None:
         if not rows:
             typer.echo("no model versions yet (a successful training job registers one)")
             return
-        typer.echo(f"  {'id':>4}  {'job':<12}  fold  {'version':<20}  {'test acc':>8}  promoted")
+        typer.echo(
+            f"  {'id':>4}  {'job':<12}  fold  {'version':<20}  {'test acc':>8}  {'macro F1':>8}"
+            "  promoted"
+        )
         for v in rows:
             mark = "*" if active is not None and active.version_id == v.id else " "
-            acc = (v.test_metrics or {}).get("accuracy")
+            metrics = v.test_metrics or {}
+            acc, f1 = metrics.get("accuracy"), metrics.get("f1_macro")
             acc_s = f"{acc:.4f}" if isinstance(acc, int | float) else "-"
-            promoted = v.promoted_at.strftime("%Y-%m-%d %H:%M:%S") if v.promoted_at else "-"
+            f1_s = f"{f1:.4f}" if isinstance(f1, int | float) else "-"
+            promoted = v.promoted_at.strftime("%Y-%m-%d %H:%M:%S") if v.promoted_at else "candidate"
             typer.echo(
-                f"{mark} {v.id:>4}  {v.job_id:<12}  {v.fold:>4}  {v.version:<20}  {acc_s:>8}  {promoted}"
+                f"{mark} {v.id:>4}  {v.job_id:<12}  {v.fold:>4}  {v.version:<20}  {acc_s:>8}"
+                f"  {f1_s:>8}  {promoted}"
             )
+            if v.gate_reason:
+                typer.echo(f"        gate: {v.gate_reason}")
 
 
 @app.command("register")

@@ -61,6 +61,9 @@ def train(
     norm: Annotated[
         str, typer.Option(help="inputs: zscore (the paper's) | mid_bps (price-level free)")
     ] = "zscore",
+    dropout_lstm: Annotated[float, typer.Option(help="dropout on the LSTM's inputs")] = 0.0,
+    dropout_head: Annotated[float, typer.Option(help="dropout before the output layer")] = 0.0,
+    weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (0: Adam)")] = 0.0,
     gamma: Annotated[float, typer.Option(help="focal loss gamma")] = 2.0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     seed: Annotated[int, typer.Option()] = 0,
@@ -132,6 +135,9 @@ def train(
                 patience=patience,
                 select=select,
                 norm=norm,
+                dropout_lstm=dropout_lstm,
+                dropout_head=dropout_head,
+                weight_decay=weight_decay,
                 gamma=gamma,
                 device=device,
                 seed=seed,

@@ -75,8 +75,31 @@ def _one_two_three(u: np.ndarray, cdf: tuple[float, float]) -> np.ndarray:
     return 1 + (u >= cdf[0]).astype(np.int64) + (u >= cdf[1])
 
 
-def synth_chunks(rows: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+# Book levels (1-based, inclusive) whose sizes lean with the pressure. The default (1-3) is the
+# demo's market; `lob bench quality` plants the signal at 3-5, where level-1 imbalance cannot see it.
+LEAN_LEVELS = (1, 3)
+
+
+def synth_chunks(
+    rows: int, seed: int, lean: tuple[int, int] = LEAN_LEVELS
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (ts int64 (n,), features float32 (n, 40)) chunks totalling `rows` rows."""
+    for ts, features, _ in _chunks(rows, seed, lean):
+        yield ts, features
+
+
+def synth_pressure(rows: int, seed: int) -> np.ndarray:
+    """The hidden pressure s_t (float64 (rows,)) behind synth_market(rows, seed): what an oracle
+    would know. It does not depend on the lean levels."""
+    return np.concatenate([s for _, _, s in _chunks(rows, seed, LEAN_LEVELS)])
+
+
+def _chunks(
+    rows: int, seed: int, lean: tuple[int, int]
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    first, last = lean
+    if not 1 <= first <= last <= LEVELS:
+        raise ValueError(f"lean levels must lie within 1..{LEVELS}, got {first}-{last}")
     if rows <= 0:
         raise ValueError("rows must be positive")
     rng = np.random.default_rng(seed)
@@ -108,9 +131,9 @@ def synth_chunks(rows: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]
         # Pareto with x_m = 1 by inverse CDF, (1 - U)^(-1/tail); float32 halves the work.
         u = rng.random((n, 2, LEVELS), dtype=np.float32)
         sizes = (1.0 - u) ** np.float32(-1.0 / SIZE_TAIL) * SIZE_SCALE.astype(np.float32)
-        lean = np.exp(GAMMA * s)[:, None]
-        sizes[:, 0, :3] /= lean  # asks thin out under buying pressure
-        sizes[:, 1, :3] *= lean
+        tilt = np.exp(GAMMA * s)[:, None]
+        sizes[:, 0, first - 1 : last] /= tilt  # asks thin out under buying pressure
+        sizes[:, 1, first - 1 : last] *= tilt
         sizes = np.minimum(np.rint(sizes), SIZE_CAP)
 
         features = np.empty((n, N_FEATURES), dtype=np.float32)
@@ -124,11 +147,13 @@ def synth_chunks(rows: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]
         last_ts = int(ts[-1])
 
         take = min(n, rows - done)
-        yield ts[:take], features[:take]
+        yield ts[:take], features[:take], s[:take]
         done += take
 
 
-def synth_market(rows: int, seed: int, symbol: str = "SYNTH") -> tuple[np.ndarray, np.ndarray]:
+def synth_market(
+    rows: int, seed: int, symbol: str = "SYNTH", lean: tuple[int, int] = LEAN_LEVELS
+) -> tuple[np.ndarray, np.ndarray]:
     """(ts int64 (rows,), features float32 (rows, 40)) of the synthetic market.
 
     `symbol` is accepted for symmetry with the CLI; the numbers do not depend on it.
@@ -137,7 +162,7 @@ def synth_market(rows: int, seed: int, symbol: str = "SYNTH") -> tuple[np.ndarra
     ts = np.empty(rows, dtype=np.int64)
     features = np.empty((rows, N_FEATURES), dtype=np.float32)
     at = 0
-    for t, f in synth_chunks(rows, seed):
+    for t, f in synth_chunks(rows, seed, lean):
         ts[at : at + len(t)] = t
         features[at : at + len(t)] = f
         at += len(t)

@@ -175,5 +175,8 @@ class ModelVersion(Base):
     test_metrics: Mapped[dict[str, Any] | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, server_default=func.now())
     promoted_at: Mapped[datetime | None] = mapped_column(index=True)
+    # The promotion gate (shared/gate.py): did it beat every baseline, and what was decided.
+    gate_passed: Mapped[bool | None] = mapped_column(Boolean)
+    gate_reason: Mapped[str | None] = mapped_column(Text)
 
     job: Mapped[Job] = relationship(back_populates="model_versions")

@@ -20,6 +20,7 @@ from shared import atomic, run_layout
 from shared.db.models import Job, ModelVersion, utcnow
 from shared.errors import Conflict, NotFound
 from shared.events import MODELS_CHANNEL, ModelPromoted
+from shared.gate import Gate, verdict
 from shared.jsonsafe import json_safe
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,11 @@ def test_metrics_of(result: dict[str, Any] | None) -> dict[str, Any] | None:
     return None
 
 
-def register_version(session: Session, job: Job, run_dir: Path, fold: int) -> ModelVersion:
-    """Register fold `fold` of a finished run as a model version (idempotent per job and fold)."""
+def register_version(
+    session: Session, job: Job, run_dir: Path, fold: int, *, gate: Gate | None = None
+) -> ModelVersion:
+    """Register fold `fold` of a finished run as a model version (idempotent per job and fold),
+    with the promotion gate's verdict (shared/gate.py) when given."""
     files = verify_fold(run_dir, fold)
     existing = session.scalar(
         select(ModelVersion).where(ModelVersion.job_id == job.id, ModelVersion.fold == fold)
@@ -95,6 +99,8 @@ def register_version(session: Session, job: Job, run_dir: Path, fold: int) -> Mo
         weights_sha256=files.weights_sha256,
         scaler_sha256=files.scaler_sha256,
         test_metrics=test_metrics_of(read_result(run_dir)),
+        gate_passed=gate.passed if gate is not None else None,
+        gate_reason=gate.reason if gate is not None else None,
     )
     session.add(version)
     session.flush()
@@ -131,7 +137,9 @@ def register_run(session: Session, run_dir: Path) -> ModelVersion:
         )
         session.add(job)
         session.flush()
-    return register_version(session, job, run_dir, fold)
+    passed, why = verdict(result)
+    gate = Gate(passed, False, f"registered from a `lob train` run; {why}")
+    return register_version(session, job, run_dir, fold, gate=gate)
 
 
 def active_path(home: Path) -> Path:

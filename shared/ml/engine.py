@@ -44,9 +44,9 @@ from shared.errors import BadConfig, Cancelled, NotFound
 from shared.events import JobEvent
 from shared.labels import CLASS_NAMES, class_counts, make_labels
 from shared.ml import checkpoint
-from shared.ml.baselines import fit_logistic, majority_class, order_imbalance
+from shared.ml.evaluation import evaluate
 from shared.ml.losses import FocalLoss, inverse_frequency
-from shared.ml.metrics import macro_f1, scores
+from shared.ml.metrics import macro_f1
 from shared.ml.model import DeepLOBConfig
 from shared.ml.progress import ProgressBar
 from shared.ml.run_files import (
@@ -191,10 +191,15 @@ def _config_doc(prep: Prepared, run_dir: Path) -> dict[str, Any]:
             "horizon": cfg.horizon,
             "window": WINDOW,
         },
-        "model": {"arch": checkpoint.ARCH, "config": DeepLOBConfig().to_dict()},
+        "model": {"arch": checkpoint.ARCH, "config": model_config(cfg).to_dict()},
         "runtime": prep.runtime.describe(),
         "code_version": code_version(),
     }
+
+
+def model_config(cfg: TrainConfig) -> DeepLOBConfig:
+    """The paper's DeepLOB, with the job's (weightless) dropout settings."""
+    return DeepLOBConfig(dropout_lstm=cfg.dropout_lstm, dropout_head=cfg.dropout_head)
 
 
 def read_config(run_dir: Path) -> dict[str, Any]:
@@ -273,7 +278,7 @@ class _Run:
         fdir = checkpoint.fold_dir(self.run_dir, k)
         scaler = Scaler.fit_windows(prep.features, split.train, WINDOW, kind=cfg.norm)
         scaler.save(fdir)
-        mcfg = DeepLOBConfig()
+        mcfg = model_config(cfg)
         checkpoint.write_sidecar(self.run_dir, k, mcfg)
         alpha = (
             np.asarray(cfg.class_weights, np.float64)
@@ -289,7 +294,11 @@ class _Run:
                 apply_threads(rt, threads)
         seed_everything(fold_seed(cfg.seed, k))
         model = make_model(rt, mcfg)
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        optimizer = (
+            torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+            if cfg.weight_decay
+            else torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        )
         loss_fn = FocalLoss(cfg.gamma, alpha).to(rt.device)
         stepper = Stepper(model, optimizer, loss_fn, rt)
         stop = EarlyStop()
@@ -525,7 +534,9 @@ def run_training(
     return {"run_id": run_dir.name, "run_dir": str(run_dir), "folds": summaries, "finished": False}
 
 
-def finalize_run(run_dir: Path, *, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+def finalize_run(
+    run_dir: Path, *, echo: Callable[[str], None] | None = None, table: bool = True
+) -> dict[str, Any]:
     """Score the last fold's best model on the test set beside the baselines.
 
     Writes result.json, removes resume state, then writes manifest.json (last). Returns the
@@ -556,16 +567,21 @@ def finalize_run(run_dir: Path, *, echo: Callable[[str], None] | None = None) ->
     alpha = np.asarray(summary["alpha"], np.float64)
     stepper = Stepper(model, None, FocalLoss(cfg.gamma, alpha).to(rt.device), rt)
     batches = prep.batches(scaler, max(cfg.batch_size, EVAL_BATCH))
-    test_loss, pred, true = stepper.predict(batches.batches(test))
-    model_scores = scores(true, pred) | {"loss": test_loss}
-
-    train_y = prep.labels[split.train].astype(np.int64)
-    majority = majority_class(train_y)
-    majority_scores = scores(true, np.full_like(true, majority)) | {"class": CLASS_NAMES[majority]}
-    lr_model = fit_logistic(order_imbalance(prep.features, split.train), train_y, alpha)
-    lr_scores = scores(true, lr_model.predict(order_imbalance(prep.features, test))) | {
-        "coef": lr_model.coef.tolist()
-    }
+    test_loss, test_probs, true = stepper.evaluate(batches.batches(test))
+    _, val_probs, _ = stepper.evaluate(batches.batches(split.val))
+    scored = evaluate(
+        features=prep.features,
+        labels=prep.labels,
+        train=split.train,
+        val=split.val,
+        test=test,
+        model_probs=(val_probs, test_probs),
+        model_loss=test_loss,
+        horizon=cfg.horizon,
+        fee_bps=cfg.fee_bps,
+        seed=cfg.seed,
+        echo=echo,
+    )
     folds = [
         json.loads((checkpoint.fold_dir(run_dir, j) / DONE).read_text())
         for j in range(1, cfg.folds + 1)
@@ -581,8 +597,7 @@ def finalize_run(run_dir: Path, *, echo: Callable[[str], None] | None = None) ->
             "last_row": int(test[-1]),
             "label_counts": {n: int((true == i).sum()) for i, n in enumerate(CLASS_NAMES)},
         },
-        "model": model_scores,
-        "baselines": {"majority": majority_scores, "logistic_imbalance": lr_scores},
+        **scored,
         "folds": folds,
         "finished_at": datetime.now(UTC).isoformat(),
     }
@@ -590,30 +605,81 @@ def finalize_run(run_dir: Path, *, echo: Callable[[str], None] | None = None) ->
     for stale in [run_dir / RESUME, *run_dir.glob(f"fold*/{RESUME}")]:
         stale.unlink(missing_ok=True)
     checkpoint.write_manifest(run_dir, {"serving_fold": k, "dataset_sha256": prep.dataset.sha256})
-    echo(format_result(result))
+    if table:
+        echo(format_result(result))
     return result
 
 
+BASELINE_TITLES = {
+    "majority": "majority class",
+    "logistic_imbalance": "logistic regression (L1 imbalance)",
+    "logistic_book": "logistic regression (book features)",
+    "gbm_book": "gradient-boosted trees (book features)",
+}
+
+
+def _fmt(value: Any, spec: str, missing: str = "-") -> str:
+    return format(value, spec) if isinstance(value, int | float) else missing
+
+
 def format_result(result: dict[str, Any]) -> str:
-    """The final table: the model beside the baselines on the same test rows."""
-    rows = [
-        (f"DeepLOB (fold {result['fold']})", result["model"]),
-        (f"majority ({result['baselines']['majority']['class']})", result["baselines"]["majority"]),
-        ("logistic regression (L1 imbalance)", result["baselines"]["logistic_imbalance"]),
-    ]
-    width = max(len(name) for name, _ in rows)
+    """The final table: the model beside every baseline on the same test rows, with costs."""
+    base = result["baselines"]
+    trades = (result.get("backtest") or {}).get("entries", {})
+    rows = [("model", f"DeepLOB (fold {result['fold']})", result["model"])]
+    for key, scored in base.items():
+        title = BASELINE_TITLES.get(key, key)
+        if key == "majority" and "class" in scored:
+            title += f" ({scored['class']})"
+        rows.append((key, title, scored))
+    width = max(len(title) for _, title, _ in rows)
     out = [
         f"Test set: {result['test']['samples']} samples {result['test']['label_counts']}",
-        f"{'model'.ljust(width)} | accuracy | macro F1 | weighted F1",
-        f"{'-' * width}-+----------+----------+------------",
+        f"{'model'.ljust(width)} | accuracy | macro F1 |   MCC   | trades | net bps/trade | "
+        "Sharpe/trade | gross bps/trade",
+        f"{'-' * width}-+----------+----------+---------+--------+---------------+"
+        "--------------+----------------",
     ]
-    for name, s in rows:
+    for key, title, s in rows:
+        bt = trades.get(key) or {}
+        test = bt.get("test") or {}
+        if bt.get("no_trades"):
+            trade_cols = f"{'no trades':>6} | {'':>13} | {'':>12} | {'':>15}"
+        else:
+            trade_cols = (
+                f"{_fmt(test.get('trades'), 'd'):>6} | {_fmt(test.get('mean_net_bps'), '+.2f'):>13}"
+                f" | {_fmt(test.get('sharpe'), '+.3f'):>12}"
+                f" | {_fmt((test.get('gross') or {}).get('mean_net_bps'), '+.2f'):>15}"
+            )
         out.append(
-            f"{name.ljust(width)} | {100 * s['accuracy']:7.2f}% | {s['f1_macro']:8.4f} | {s['f1_weighted']:11.4f}"
+            f"{title.ljust(width)} | {100 * s['accuracy']:7.2f}% | {s['f1_macro']:8.4f} | "
+            f"{_fmt(s.get('mcc'), '+.3f'):>7} | {trade_cols}"
         )
+    if "backtest" in result:
+        bt = result["backtest"]
+        out.append(
+            f"Backtest: long/short on P(UP)/P(DOWN) >= theta (chosen on validation), held "
+            f"{bt['horizon']} rows or until the signal flips; across the spread plus "
+            f"{bt['fee_bps']:g} bps a side."
+        )
+    calib = result["model"].get("calibration")
+    if calib:
+        out.append(f"Calibration: log loss {calib['log_loss']:.4f}, Brier {calib['brier']:.4f}")
+    gate = result.get("gate")
+    if gate:
+        out.append(f"Gate: {gate['reason']}")
     cm = result["model"]["confusion"]
     out.append("confusion (rows true DOWN/NEUTRAL/UP, columns predicted): " + json.dumps(cm))
     return "\n".join(out)
+
+
+def rescore_run(run_dir: Path, *, echo: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Score a finished run again with this version's evaluation (`lob eval`): result.json and
+    the manifest are rewritten; the fold files, and so the registered model, are unchanged."""
+    run_dir = Path(run_dir)
+    if not (run_dir / checkpoint.MANIFEST).is_file():
+        raise BadConfig(f"run {run_dir.name!r} has not finished (no {checkpoint.MANIFEST})")
+    return finalize_run(run_dir, echo=echo, table=False)
 
 
 __all__ = [
@@ -625,6 +691,7 @@ __all__ = [
     "make_model",
     "prepare",
     "read_config",
+    "rescore_run",
     "resolve_runtime",
     "run_training",
 ]

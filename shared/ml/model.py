@@ -23,6 +23,10 @@ class DeepLOBConfig:
     lstm_hidden: int = 64
     classes: int = 3
     leaky_slope: float = 0.01
+    # Regularisation, off in the paper: dropout on the LSTM's inputs and on its last output.
+    # Dropout has no weights, so the parameter count stays 143,907 whatever these are.
+    dropout_lstm: float = 0.0
+    dropout_head: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -91,6 +95,8 @@ class DeepLOB(nn.Module):
             input_size=3 * cfg.inception, hidden_size=cfg.lstm_hidden, batch_first=True
         )
         self.fc1 = nn.Linear(cfg.lstm_hidden, cfg.classes)
+        self.drop_lstm = nn.Dropout(cfg.dropout_lstm) if cfg.dropout_lstm else nn.Identity()
+        self.drop_head = nn.Dropout(cfg.dropout_head) if cfg.dropout_head else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 1, T, 40) → logits (B, classes)."""
@@ -99,8 +105,8 @@ class DeepLOB(nn.Module):
         x = self.conv3(x)  # (B, 32, T-18, 1)
         x = torch.cat((self.inp1(x), self.inp2(x), self.inp3(x)), dim=1)  # (B, 192, T-18, 1)
         x = x.squeeze(3).transpose(1, 2)  # (B, T-18, 192)
-        x, _ = self.lstm(x)  # (B, T-18, 64); zero initial state, as published
-        return self.fc1(x[:, -1, :])  # (B, classes)
+        x, _ = self.lstm(self.drop_lstm(x))  # (B, T-18, 64); zero initial state, as published
+        return self.fc1(self.drop_head(x[:, -1, :]))  # (B, classes)
 
 
 def count_parameters(model: nn.Module) -> int:

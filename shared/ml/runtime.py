@@ -166,16 +166,23 @@ class Stepper:
             correct = (logits.argmax(1) == y).sum()
         return loss.detach() * y.shape[0], correct
 
-    @torch.inference_mode()
     def predict(
         self, batches: Iterator[Any], should_stop: Callable[[], bool] | None = None
     ) -> tuple[float, np.ndarray, np.ndarray]:
         """Mean loss, predicted classes and true classes over `batches` (model in eval mode)."""
+        loss, probs, true = self.evaluate(batches, should_stop)
+        return loss, probs.argmax(1), true
+
+    @torch.inference_mode()
+    def evaluate(
+        self, batches: Iterator[Any], should_stop: Callable[[], bool] | None = None
+    ) -> tuple[float, np.ndarray, np.ndarray]:
+        """Mean loss, class probabilities (n, 3) float64 and true classes over `batches`."""
         self.model.eval()
         try:
             loss_sum = torch.zeros((), device=self.runtime.device, dtype=torch.float64)
             weight_sum = 0.0
-            preds, trues = [], []
+            probs, trues = [], []
             for batch in batches:
                 if should_stop is not None and should_stop():
                     raise Cancelled("training cancelled during validation")
@@ -190,10 +197,10 @@ class Stepper:
                 # The loss is a weighted mean; undo the division to average over all batches.
                 loss_sum += self.loss_fn(logits, batch.y).double() * w.sum().double()
                 weight_sum += float(w.sum())
-                preds.append(logits.argmax(1).cpu())
+                probs.append(torch.softmax(logits.double(), dim=1).cpu())
                 trues.append(batch.y.cpu())
         finally:
             self.model.train()
-        pred = torch.cat(preds).numpy() if preds else np.zeros(0, np.int64)
+        prob = torch.cat(probs).numpy() if probs else np.zeros((0, 3), np.float64)
         true = torch.cat(trues).numpy() if trues else np.zeros(0, np.int64)
-        return float(loss_sum) / max(weight_sum, 1e-12), pred, true
+        return float(loss_sum) / max(weight_sum, 1e-12), prob, true

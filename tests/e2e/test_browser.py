@@ -8,7 +8,9 @@ synthetic dataset. Then, in Debian's Chromium (/usr/bin/chromium, headless, driv
 for Python): sign in with the API token, start a quick training job with the Train button, watch
 it reach "succeeded", and see the new model serve live predictions on /predict, opened with no
 symbol in the URL: it must pick the symbol inference serves (the fed one, not the idle dataset's
-that sorts first, nor BTCUSDT). Screenshots of both pages at 1280 and 390 px go to
+that sorts first, nor BTCUSDT). The run page's results (the model beside its baselines, the
+backtest's equity curves, calibration and the promotion gate) are checked where the result holds
+them. Screenshots of both pages, and of the run's results, at 1280 and 390 px go to
 test-artifacts/screenshots/.
 """
 
@@ -221,11 +223,50 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-def _shot(page: Any, name: str) -> Path:
+def _shot(page: Any, name: str, element: Any = None) -> Path:
+    """The whole page, or only `element` (a Playwright locator) when given."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path), full_page=True)
+    clip = None
+    if element is not None:
+        # Cut the element out of a full-page shot taken from the top: a shot of the element
+        # alone scrolls to it, and the sticky top bar then covers its first lines.
+        page.evaluate("window.scrollTo(0, 0)")
+        clip = element.bounding_box()
+    page.screenshot(path=str(path), full_page=True, clip=clip)
     return path
+
+
+def _expect_results(page: Any, result: dict[str, Any]) -> Any:
+    """The run page's results card shows what `result` holds (older results lack the backtest,
+    calibration and gate); returns the card."""
+    from playwright.sync_api import expect
+
+    card = page.get_by_role("region", name="Test-set results")
+    table = card.get_by_role("table", name="Test-set metrics")
+    expect(table).to_be_visible()
+    expect(table).to_contain_text("Majority class")
+    expect(card.get_by_label("Confusion matrix")).to_be_visible()
+    if "backtest" in result:
+        expect(table).to_contain_text("Net bps / trade")
+        expect(table).to_contain_text("Gross bps / trade")
+        legend = card.get_by_role("list", name="Equity legend")
+        expect(legend).to_be_visible()
+        expect(legend.get_by_role("listitem")).to_have_count(
+            len(result["backtest"].get("entries") or {})
+        )
+    for name, scores in (result.get("baselines") or {}).items():
+        if scores:
+            expect(table.locator(f'tr[data-entry="{name}"]')).to_have_count(1)
+    if "gate" in result:
+        gate = card.get_by_test_id("gate-verdict")
+        expect(gate).to_be_visible()
+        expect(gate).to_contain_text(result["gate"]["reason"])
+    if (result.get("model") or {}).get("calibration"):
+        expect(card.get_by_test_id("log-loss")).to_be_visible()
+        expect(card.get_by_role("img", name=re.compile("^Reliability diagram"))).to_be_visible()
+    assert "NaN" not in card.inner_text()
+    return card
 
 
 def _fits_width(page: Any) -> bool:
@@ -273,6 +314,9 @@ def test_train_from_the_button_then_predict_live(stack: Stack, browser: Any) -> 
     # Advanced: fewer rows than a quick run's 5,000, to keep the test short on a small CPU.
     page.get_by_text("Advanced settings").click()
     page.get_by_label("Max rows").fill(str(TRAIN_ROWS))
+    # Serve the model whatever its scores: this tiny run tests the machinery, not model quality,
+    # and by default (if_better) a model that loses to a baseline stays a candidate.
+    page.get_by_label("Promote the model", exact=True).select_option("always")
     page.get_by_role("button", name="Start training").click()
 
     # Then the run's live page opens and its progress reaches "succeeded"
@@ -296,15 +340,16 @@ def test_train_from_the_button_then_predict_live(stack: Stack, browser: Any) -> 
     # The bar moved through the run live (fold by fold), not only from 0 to 100 at the end.
     assert any(0 < p < 100 for p in percents), sorted(percents)
     expect(page.get_by_role("table", name="Test-set metrics")).to_be_visible()
-    expect(page.get_by_role("table", name="Test-set metrics")).to_contain_text("Majority class")
-    expect(page.get_by_label("Confusion matrix")).to_be_visible()
     # Its fold-5 model was registered and promoted: the run page says it is serving.
     expect(detail.get_by_test_id("model-serving")).to_be_visible(timeout=30_000)
     job = stack.api("GET", f"/api/jobs/{job_id}")
     assert job["status"] == "succeeded"
     assert job["config"]["quick"] is True
     assert job["config"]["max_rows"] == TRAIN_ROWS
+    assert job["config"]["promote"] == "always"
+    results = _expect_results(page, job["result"] or {})
     _shot(page, "train-1280")
+    _shot(page, "run-results-1280", results)
 
     # When I open /predict, with no symbol in the URL
     page.get_by_role("link", name="Predict").click()
@@ -345,8 +390,10 @@ def test_train_from_the_button_then_predict_live(stack: Stack, browser: Any) -> 
     _shot(phone, "predict-390")
     phone.goto(f"{stack.base}/train?job={job_id}")
     expect(phone.get_by_test_id("job-detail")).to_have_attribute("data-status", "succeeded")
+    results = _expect_results(phone, job["result"] or {})
     assert _fits_width(phone)
     _shot(phone, "train-390")
+    _shot(phone, "run-results-390", results)
     context.close()
 
 

@@ -90,3 +90,24 @@ def test_imbalance_predicts_mid_and_beats_majority(market) -> None:
     assert accuracy > majority + 0.04, (accuracy, majority)
     # and no class is negligible under the default labels
     assert np.bincount(labels[labels >= 0], minlength=3).min() / usable.sum() > 0.15
+
+
+def test_the_signal_can_be_planted_at_deeper_levels_and_the_pressure_is_known() -> None:
+    from shared.data.synth import synth_pressure
+
+    # Given the same market with its size imbalance at levels 3-5 instead of 1-3
+    _, default = synth_market(20_000, seed=3)
+    _, deep = synth_market(20_000, seed=3, lean=(3, 5))
+    s = synth_pressure(20_000, seed=3)
+
+    def imbalance(f: np.ndarray, level: int) -> np.ndarray:
+        bid, ask = f[:, 4 * level - 1].astype(float), f[:, 4 * level - 3].astype(float)
+        return (bid - ask) / (bid + ask)
+
+    # Then prices are the same, level 1 no longer leans with the pressure and level 4 does
+    np.testing.assert_array_equal(deep[:, 0::2], default[:, 0::2])
+    assert np.corrcoef(imbalance(default, 1), s)[0, 1] > 0.2
+    assert abs(np.corrcoef(imbalance(deep, 1), s)[0, 1]) < 0.03
+    assert np.corrcoef(imbalance(deep, 4), s)[0, 1] > 0.2
+    with pytest.raises(ValueError, match="lean levels"):
+        synth_market(10, seed=0, lean=(0, 2))

@@ -63,3 +63,24 @@ def test_gradients_reach_every_parameter_and_config_round_trips():
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.parameters())
     cfg = DeepLOBConfig.from_dict(model.cfg.to_dict())
     assert cfg == model.cfg
+
+
+def test_dropout_keeps_the_published_weights_and_is_off_in_eval():
+    # Given DeepLOB with both dropouts on
+    torch.manual_seed(0)
+    plain = DeepLOB()
+    dropped = DeepLOB(DeepLOBConfig(dropout_lstm=0.3, dropout_head=0.5))
+    # Then it has exactly the paper's parameters and state_dict keys
+    assert count_parameters(dropped) == 143_907
+    assert set(dropped.state_dict()) == set(plain.state_dict())
+    dropped.load_state_dict(plain.state_dict())
+    x = torch.randn(4, 1, 100, 40)
+    # and in eval mode it is the same network; in training mode dropout changes the output
+    with torch.no_grad():
+        assert torch.equal(dropped.eval()(x), plain.eval()(x))
+        torch.manual_seed(1)
+        a = dropped.train()(x)
+        torch.manual_seed(2)
+        b = dropped.train()(x)
+    assert not torch.allclose(a, b)
+    assert DeepLOBConfig.from_dict({"window": 100}).dropout_head == 0.0  # old sidecars load

@@ -115,7 +115,18 @@ def test_cancel_then_resume_to_a_finished_run(lob_home):
         assert scores["samples"] == n
         assert np.array(scores["confusion"]).sum() == n
         assert {"accuracy", "f1_macro", "f1_weighted"} <= set(scores)
-    assert set(stored["baselines"]) == {"majority", "logistic_imbalance"}
+    names = {"majority", "logistic_imbalance", "logistic_book", "gbm_book"}
+    assert set(stored["baselines"]) == names
+    # each beside the model in the backtest, with θ chosen on validation (or "no trades"), and
+    # the model's calibration and the gate's verdict on the same rows
+    assert set(stored["backtest"]["entries"]) == names | {"model"}
+    for entry in stored["backtest"]["entries"].values():
+        assert entry["no_trades"] == (entry["theta"] is None) == (entry["test"] is None)
+        assert entry["validation"], "the θ grid is reported"
+    calib = stored["model"]["calibration"]
+    assert calib["log_loss"] > 0 and 0 <= calib["brier"] <= 2 and len(calib["reliability"]) == 10
+    assert stored["gate"]["passed"] in (True, False) and stored["gate"]["reason"]
+    assert stored["eval_version"] >= 2
 
     # manifest.json: sha256 of every file, written last; resume state removed
     manifest = json.loads((run_dir / "manifest.json").read_text())

@@ -32,3 +32,37 @@ def test_quick_run_end_to_end(lob_home, run_lob):
     # every core busy, the wall time measures the neighbours, not this run.
     if max(load_before, os.getloadavg()[0]) < (os.cpu_count() or 1):
         assert elapsed < 120, f"--quick took {elapsed:.0f} s"
+
+
+@pytest.mark.slow
+def test_lob_eval_prints_the_table_and_rescores_an_older_result(lob_home, run_lob):
+    # Given a finished quick run whose result.json came from an older evaluation
+    ts, features = synth_market(6_000, seed=6)
+    write_dataset("synthe", ts=ts, features=features, symbols=["SYNTH"])
+    run_lob("train", "--dataset", "synthe", "--quick", "--run-id", "ev", check=True)
+    run = lob_home / "runs" / "ev"
+    old = json.loads((run / "result.json").read_text())
+    for key in ("backtest", "gate", "eval_version"):
+        old.pop(key)
+    (run / "result.json").write_text(json.dumps(old))
+    # When `lob eval` is run
+    proc = run_lob("eval", "ev", check=True)
+    # Then it re-scores the run first, and prints every model's row with costs and the gate
+    assert "re-scoring run ev" in proc.stderr
+    for title in ("DeepLOB (fold 5)", "majority class", "L1 imbalance", "book features"):
+        assert title in proc.stdout, proc.stdout
+    assert "net bps/trade" in proc.stdout and "Gate: " in proc.stdout
+    assert json.loads((run / "result.json").read_text())["eval_version"] >= 2
+    # and the rewritten manifest still vouches for the files (the model can still be served)
+    from shared.run_layout import verify_fold
+
+    verify_fold(run, 5)
+    manifest = json.loads((run / "manifest.json").read_text())["files"]
+    from shared.atomic import sha256_file
+
+    assert manifest["result.json"] == sha256_file(run / "result.json")
+    # and a second call prints the stored table without scoring again
+    again = run_lob("eval", "ev", check=True)
+    assert "re-scoring" not in again.stderr and again.stdout == proc.stdout
+    bad = run_lob("eval", "../etc")
+    assert bad.returncode == 2 and "invalid run id" in bad.stderr

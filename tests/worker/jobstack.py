@@ -28,8 +28,18 @@ from shared.data.store import write_dataset
 
 TOKEN = "worker-test-token"
 LEASE_TTL_S = 3.0
-# Tiny runs: labels look 5 rows ahead, two folds, small batches: ~10-20 s of CPU per job.
-TINY = {"span": 5, "h": 5, "folds": 2, "epochs": 1, "batch_size": 32, "progress_every": 2}
+# Tiny runs: labels look 5 rows ahead, two folds, small batches: ~10-20 s of CPU per job. They test
+# the job machinery, not model quality, so they are promoted whatever the gate says (its own
+# test is test_training_jobs.py::test_the_promotion_gate_*).
+TINY = {
+    "span": 5,
+    "h": 5,
+    "folds": 2,
+    "epochs": 1,
+    "batch_size": 32,
+    "progress_every": 2,
+    "promote": "always",
+}
 
 
 def wait_for(cond: Callable[[], Any], timeout: float, what: str, every: float = 0.1) -> Any:

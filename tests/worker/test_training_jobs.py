@@ -34,7 +34,12 @@ def test_a_submitted_job_runs_succeeds_and_its_model_is_promoted(
     # with the result: test metrics beside the baselines, and a confusion matrix
     result = job["result"]
     assert result["fold"] == 2 and "confusion" in result["model"]
-    assert set(result["baselines"]) == {"majority", "logistic_imbalance"}
+    assert set(result["baselines"]) == {
+        "majority",
+        "logistic_imbalance",
+        "logistic_book",
+        "gbm_book",
+    }
     # and the run's files, manifest last
     run = stack.home / "runs" / job_id
     for name in ("config.json", "metrics.jsonl", "result.json", "manifest.json"):
@@ -121,3 +126,25 @@ def test_of_many_simultaneous_takers_exactly_one_gets_the_lease(
                 {"i": job_id},
             )
         get_settings.cache_clear()
+
+
+def test_the_promotion_gate_keeps_a_model_it_does_not_promote_as_a_candidate(
+    stack: Stack, events: Events
+) -> None:
+    # Given a job whose policy never promotes (what if_better does to a model that loses)
+    before = stack.http.get("/api/models/active").json()["model"]
+    job_id = stack.submit(promote="never")
+    stack.worker("w1")
+    stack.wait_status(job_id, "succeeded")
+    # Then its model is registered as a candidate, with the gate's verdict, and not served
+    [model] = [m for m in stack.http.get("/api/models").json() if m["job_id"] == job_id]
+    assert model["promoted_at"] is None and not model["active"]
+    assert model["gate_reason"].startswith("not promoted (promote=never); ")
+    assert model["gate_passed"] in (True, False)
+    assert ("beats every baseline" in model["gate_reason"]) == model["gate_passed"]
+    assert stack.http.get("/api/models/active").json()["model"] == before
+    [done] = events.of(job_id, "succeeded")
+    assert f"model version {model['id']} registered as a candidate" in done["message"]
+    # And a person can still promote it by hand
+    r = stack.http.post(f"/api/models/{model['id']}/promote")
+    assert r.status_code == 200 and r.json()["active"] is True

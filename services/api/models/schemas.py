@@ -18,6 +18,10 @@ class ModelOut(BaseModel):
     weights_sha256: str
     # Test-set metrics of this fold (from the run's result.json).
     metrics: dict[str, Any] | None = None
+    # The promotion gate (shared/gate.py): whether it beat every baseline on the same test rows,
+    # and what was decided; a version never promoted is a candidate.
+    gate_passed: bool | None = None
+    gate_reason: str | None = None
 
 
 class RefusedCheckpoint(BaseModel):

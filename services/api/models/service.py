@@ -33,6 +33,8 @@ def model_out(v: ModelVersion, dataset: str | None, active_id: int | None) -> Mo
         active=v.id == active_id,
         weights_sha256=v.weights_sha256,
         metrics=v.test_metrics,
+        gate_passed=v.gate_passed,
+        gate_reason=v.gate_reason,
     )
 
 

@@ -524,6 +524,10 @@ export interface components {
             metrics?: {
                 [key: string]: unknown;
             } | null;
+            /** Gate Passed */
+            gate_passed?: boolean | null;
+            /** Gate Reason */
+            gate_reason?: string | null;
         };
         /**
          * Progress
@@ -647,6 +651,12 @@ export interface components {
              */
             alpha: number;
             /**
+             * Fee Bps
+             * @description backtest fee in bps per side
+             * @default 1
+             */
+            fee_bps: number;
+            /**
              * Folds
              * @default 5
              */
@@ -689,6 +699,24 @@ export interface components {
              * @enum {string}
              */
             select: "val_loss" | "val_f1";
+            /**
+             * Dropout Lstm
+             * @description dropout on the LSTM's inputs
+             * @default 0
+             */
+            dropout_lstm: number;
+            /**
+             * Dropout Head
+             * @description dropout before the output layer
+             * @default 0
+             */
+            dropout_head: number;
+            /**
+             * Weight Decay
+             * @description decoupled weight decay (AdamW)
+             * @default 0
+             */
+            weight_decay: number;
             /**
              * Gamma
              * @description focal loss focusing parameter
@@ -737,6 +765,13 @@ export interface components {
              * @default false
              */
             parallel_folds: boolean;
+            /**
+             * Promote
+             * @description serve the model: if it beats every baseline, always, or never
+             * @default if_better
+             * @enum {string}
+             */
+            promote: "if_better" | "always" | "never";
             /**
              * Progress Every
              * @description batches between progress events

@@ -10,7 +10,7 @@ import { StatusPill } from "../ui/StatusPill";
 import { dateTime, duration, shortVersion } from "../ui/format";
 import { shortId } from "./JobList";
 import type { MetricPoint } from "./MetricsCurves";
-import { ModelActions } from "./ModelsPanel";
+import { ModelActions, isCandidate } from "./ModelsPanel";
 import {
   EMPTY_PROGRESS,
   applyJobEvent,
@@ -19,7 +19,8 @@ import {
   progressFromSnapshot,
   type RunProgress,
 } from "./progress";
-import { ResultsView, type RunResult } from "./ResultsView";
+import type { RunResult } from "./result";
+import { ResultsView } from "./ResultsView";
 
 const MetricsCurves = lazy(() => import("./MetricsCurves"));
 
@@ -314,6 +315,11 @@ export function JobDetail({ jobId, models, onChanged }: Props) {
                 <span className="faint small" title={ownModel.version}>
                   Model {shortVersion(ownModel.version)}
                 </span>
+                {isCandidate(ownModel) && (
+                  <span className="pill pill-warn" title={ownModel.gate_reason ?? undefined}>
+                    Candidate
+                  </span>
+                )}
                 <ModelActions model={ownModel} models={models} onChanged={onChanged} />
               </div>
             )}

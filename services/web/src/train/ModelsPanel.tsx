@@ -7,7 +7,35 @@ import { shortId } from "./JobList";
 
 type Model = Schemas["ModelOut"];
 
-/** Serving badge, or Promote (newer than the serving model) / Roll back (older). */
+/** A version never promoted is a candidate: the promotion gate (shared/gate.py) held it back. */
+export function isCandidate(model: Model): boolean {
+  return !model.active && !model.promoted_at;
+}
+
+/** Candidate or promoted, with the promotion gate's verdict when the registry recorded one. */
+export function GateLine({ model }: { model: Model }) {
+  const candidate = isCandidate(model);
+  if (!candidate && model.gate_passed == null && !model.gate_reason) return null;
+  const [tone, word] = candidate
+    ? ["pill-warn", "Candidate"]
+    : model.active
+      ? ["pill-ok", "Promoted"]
+      : ["pill-muted", "Promoted before"];
+  const gate =
+    model.gate_passed === true ? "gate passed" : model.gate_passed === false ? "gate failed" : null;
+  return (
+    <div className="gate-line small" data-testid="model-gate">
+      <span className={`pill ${tone}`}>{word}</span>
+      {gate && <span style={{ color: model.gate_passed ? "var(--up)" : "var(--down)" }}>{gate}</span>}
+      {model.gate_reason && <span className="muted">{model.gate_reason}</span>}
+    </div>
+  );
+}
+
+/**
+ * Serving badge, or Promote (a candidate, or newer than the serving model) / Roll back (a version
+ * served before, older than the serving one).
+ */
 export function ModelActions({
   model,
   models,
@@ -28,7 +56,7 @@ export function ModelActions({
     );
   }
   const serving = models.find((m) => m.active);
-  const older = serving ? model.id < serving.id : false;
+  const older = serving && !isCandidate(model) ? model.id < serving.id : false;
   const label = older ? "Roll back to this" : "Promote";
 
   async function promote() {
@@ -86,7 +114,8 @@ export function ModelsPanel({
         <Notice tone="bad">{error.message}</Notice>
       ) : models.length === 0 ? (
         <p className="muted small">
-          No model yet. A run that succeeds registers its fold-5 model and promotes it.
+          No model yet. A run that succeeds registers its fold-5 model, and promotes it if it beats every
+          baseline (or always, or never, as the run was set to).
         </p>
       ) : (
         <ul className="models">
@@ -101,6 +130,7 @@ export function ModelsPanel({
                   <div className="faint small">
                     run {shortId(m.job_id)} · {dateTime(m.created_at)}
                   </div>
+                  <GateLine model={m} />
                 </div>
                 <ModelActions model={m} models={models} onChanged={onChanged} />
               </li>

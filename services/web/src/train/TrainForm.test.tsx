@@ -47,6 +47,48 @@ describe("TrainForm", () => {
     expect(request.config).toMatchObject({ quick: true, folds: 3, labels: "triple_barrier" });
   });
 
+  it("sets the model-quality settings under Advanced and checks their bounds", async () => {
+    const user = userEvent.setup();
+    const onSubmit = vi.fn(async () => {});
+    render(<TrainForm datasets={datasets} onSubmit={onSubmit} onCancel={() => {}} />);
+
+    await user.selectOptions(screen.getByLabelText("Dataset"), "btc");
+    await user.click(screen.getByText("Advanced settings"));
+    expect(screen.getByLabelText("Input normalisation")).toHaveValue("zscore");
+    expect(screen.getByLabelText("Best checkpoint by")).toHaveValue("val_loss");
+    expect(screen.getByLabelText("Promote the model")).toHaveValue("if_better");
+    await user.selectOptions(screen.getByLabelText("Input normalisation"), "mid_bps");
+    await user.selectOptions(screen.getByLabelText("Best checkpoint by"), "val_f1");
+    await user.selectOptions(screen.getByLabelText("Promote the model"), "always");
+    expect(screen.getByLabelText("Early-stop patience")).toHaveAccessibleDescription(
+      "epochs without a better validation F1",
+    );
+    const dropout = screen.getByLabelText("LSTM input dropout");
+    await user.clear(dropout);
+    await user.type(dropout, "1");
+    await user.click(screen.getByRole("button", { name: "Start training" }));
+    expect(onSubmit).not.toHaveBeenCalled();
+    expect(dropout).toHaveAccessibleDescription("LSTM dropout must be at least 0 and below 1");
+    expect(dropout).toHaveFocus();
+
+    await user.clear(dropout);
+    await user.type(dropout, "0.2");
+    const decay = screen.getByLabelText("Weight decay");
+    await user.clear(decay);
+    await user.type(decay, "0.01");
+    await user.click(screen.getByRole("button", { name: "Start training" }));
+    expect(onSubmit).toHaveBeenCalledOnce();
+    const [request] = onSubmit.mock.calls[0] as unknown as [{ config: Record<string, unknown> }];
+    expect(request.config).toMatchObject({
+      norm: "mid_bps",
+      select: "val_f1",
+      promote: "always",
+      dropout_lstm: 0.2,
+      dropout_head: 0,
+      weight_decay: 0.01,
+    });
+  });
+
   it("shows the gateway's refusal", async () => {
     const user = userEvent.setup();
     const onSubmit = vi.fn(async () => {

@@ -69,6 +69,28 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
     </Field>
   );
 
+  const choice = <K extends keyof TrainFormValues>(
+    key: K,
+    label: string,
+    options: [TrainFormValues[K] & string, string][],
+    help?: string,
+  ) => (
+    <Field id={`tf-${key}`} label={label} help={help}>
+      <select
+        id={`tf-${key}`}
+        value={values[key] as string}
+        onChange={(e) => set(key, e.target.value as TrainFormValues[K])}
+        aria-describedby={help ? `tf-${key}-help` : undefined}
+      >
+        {options.map(([value, text]) => (
+          <option key={value} value={value}>
+            {text}
+          </option>
+        ))}
+      </select>
+    </Field>
+  );
+
   const selected = datasets.find((d) => d.name === values.dataset);
 
   return (
@@ -142,7 +164,12 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
           <div className="fieldset-title">Cross-validation and optimisation</div>
           <div className="form-grid">
             {num("folds", "Walk-forward folds", undefined, "1")}
-            {num("patience", "Early-stop patience", "epochs without a better validation loss", "1")}
+            {num(
+              "patience",
+              "Early-stop patience",
+              `epochs without a better validation ${values.select === "val_f1" ? "F1" : "loss"}`,
+              "1",
+            )}
             {num("test_fraction", "Test fraction", "held out at the end, never trained on")}
             {num("gamma", "Focal loss gamma")}
             {num("seed", "Random seed", undefined, "1")}
@@ -180,6 +207,30 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
                 <span>Train folds in parallel on separate workers</span>
               </label>
             </div>
+          </div>
+          <div className="fieldset-title">Inputs, regularisation and promotion</div>
+          <div className="form-grid">
+            {choice("norm", "Input normalisation", [
+              ["zscore", "Z-score per feature"],
+              ["mid_bps", "Prices as bps from the mid"],
+            ])}
+            {choice("select", "Best checkpoint by", [
+              ["val_loss", "Validation loss"],
+              ["val_f1", "Validation macro F1"],
+            ])}
+            {num("dropout_lstm", "LSTM input dropout", "0 (off) up to, not including, 1")}
+            {num("dropout_head", "Head dropout", "before the output layer; below 1")}
+            {num("weight_decay", "Weight decay", "AdamW, 0 to 1; 0: off")}
+            {choice(
+              "promote",
+              "Promote the model",
+              [
+                ["if_better", "If it beats every baseline"],
+                ["always", "Always"],
+                ["never", "Never (keep it a candidate)"],
+              ],
+              "a model not promoted stays a candidate you can promote by hand",
+            )}
           </div>
           <div className="fieldset-title">
             {values.labels === "triple_barrier" ? "Triple-barrier labels" : "Smoothed mid-price labels"}

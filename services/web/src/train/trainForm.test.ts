@@ -18,6 +18,53 @@ describe("buildJobRequest", () => {
     expect(request?.config).not.toHaveProperty("max_rows"); // blank optional field is left to the server default
   });
 
+  it("sends the model-quality settings with TrainConfig's defaults", () => {
+    const { request } = buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc" });
+    expect(request?.config).toMatchObject({
+      norm: "zscore",
+      select: "val_loss",
+      dropout_lstm: 0,
+      dropout_head: 0,
+      weight_decay: 0,
+      promote: "if_better",
+    });
+  });
+
+  it("holds dropout below 1 and weight decay within [0, 1]", () => {
+    const ok = buildJobRequest({
+      ...DEFAULT_VALUES,
+      dataset: "btc",
+      dropout_lstm: "0.3",
+      dropout_head: "0.99",
+      weight_decay: "1",
+      promote: "always",
+      norm: "mid_bps",
+      select: "val_f1",
+    });
+    expect(ok.errors).toEqual({});
+    expect(ok.request?.config).toMatchObject({
+      dropout_lstm: 0.3,
+      dropout_head: 0.99,
+      weight_decay: 1,
+      promote: "always",
+      norm: "mid_bps",
+      select: "val_f1",
+    });
+    const bad = buildJobRequest({
+      ...DEFAULT_VALUES,
+      dataset: "btc",
+      dropout_lstm: "1",
+      dropout_head: "-0.1",
+      weight_decay: "1.5",
+    });
+    expect(bad.request).toBeUndefined();
+    expect(bad.errors).toEqual({
+      dropout_lstm: "LSTM dropout must be at least 0 and below 1",
+      dropout_head: "Head dropout must be at least 0 and below 1",
+      weight_decay: "Weight decay must be at least 0 and at most 1",
+    });
+  });
+
   it("names every field that is out of the TrainConfig bounds", () => {
     const { request, errors } = buildJobRequest({
       ...DEFAULT_VALUES,

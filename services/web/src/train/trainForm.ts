@@ -5,6 +5,12 @@ export type LabelKind = "triple_barrier" | "smoothed";
 export type Device = "auto" | "cpu" | "cuda";
 /** TrainConfig's amp / compile: null lets the worker choose by measurement. */
 export type Tristate = "auto" | "on" | "off";
+/** Input scaling: per-feature z-score, or prices as bps from the mid (sizes z-scored). */
+export type Norm = "zscore" | "mid_bps";
+/** Early stopping and best-checkpoint criterion. */
+export type Select = "val_loss" | "val_f1";
+/** When a finished run's model is served (shared/gate.py). */
+export type Promote = "if_better" | "always" | "never";
 
 export interface TrainFormValues {
   dataset: string;
@@ -24,6 +30,12 @@ export interface TrainFormValues {
   parallel_folds: boolean;
   amp: Tristate;
   compile: Tristate;
+  norm: Norm;
+  select: Select;
+  dropout_lstm: string;
+  dropout_head: string;
+  weight_decay: string;
+  promote: Promote;
   h: string;
   k: string;
   span: string;
@@ -49,6 +61,12 @@ export const DEFAULT_VALUES: TrainFormValues = {
   parallel_folds: false,
   amp: "auto",
   compile: "auto",
+  norm: "zscore",
+  select: "val_loss",
+  dropout_lstm: "0",
+  dropout_head: "0",
+  weight_decay: "0",
+  promote: "if_better",
   h: "100",
   k: "1",
   span: "100",
@@ -90,6 +108,9 @@ export const RULES: Partial<Record<NumericField, Rule>> = {
     minExclusive: true,
     maxExclusive: true,
   },
+  dropout_lstm: { label: "LSTM dropout", integer: false, min: 0, max: 1, maxExclusive: true },
+  dropout_head: { label: "Head dropout", integer: false, min: 0, max: 1, maxExclusive: true },
+  weight_decay: { label: "Weight decay", integer: false, min: 0, max: 1 },
   max_rows: { label: "Max rows", integer: true, min: 1000, max: Number.MAX_SAFE_INTEGER, optional: true },
   h: { label: "Horizon h", integer: true, min: 1, max: 10000, only: "triple_barrier" },
   k: {
@@ -144,6 +165,9 @@ export function buildJobRequest(v: TrainFormValues): { request?: JobRequest; err
     parallel_folds: v.parallel_folds,
     amp: TRISTATE[v.amp],
     compile: TRISTATE[v.compile],
+    norm: v.norm,
+    select: v.select,
+    promote: v.promote,
   };
   if (!v.dataset) errors.dataset = "Choose a dataset";
   for (const [field, rule] of Object.entries(RULES) as [NumericField, Rule][]) {

@@ -24,6 +24,14 @@ export function fixed(x: number | null | undefined, digits = 3): string {
   return x == null || !Number.isFinite(x) ? "–" : x.toFixed(digits);
 }
 
+/** A figure that can go either way (P&L in bps): always signed, so a loss never reads as a gain. */
+export function signed(x: number | null | undefined, digits = 2): string {
+  if (x == null || !Number.isFinite(x)) return "–";
+  const text = Math.abs(x).toFixed(digits);
+  if (Number(text) === 0) return (0).toFixed(digits);
+  return `${x > 0 ? "+" : "−"}${text}`;
+}
+
 /** Snapshot times are ns since the epoch (shared/events.py Prediction.ts). */
 export function timeOfNs(ns: number): string {
   return new Date(ns / 1e6).toLocaleTimeString("en-GB", { hour12: false });
