@@ -8,7 +8,10 @@ lob bench quality --rows 20000 --epochs 3 --no-samples
 2. DeepLOB trains on it with fixed settings (below) through the same engine as every job, and is
    scored by the same evaluation (shared/ml/evaluation.py): the baselines fitted on the served
    fold's training rows, θ chosen on validation, all scored on the same test rows.
-3. The ceiling: an oracle logistic regression on the planted pressure itself, at the same rows.
+3. The oracle: a logistic regression on the planted pressure itself, at the same rows, its class
+   weighting chosen on validation like the baselines'. It knows the signal exactly, but it is no
+   strict ceiling for macro F1 (its argmax is not the F1-optimal decision), so a model can
+   exceed it.
 4. The same training and evaluation on the real samples beside this checkout (../shared/data):
    Binance BTCUSDT spot and LOBSTER AAPL.
 
@@ -87,7 +90,7 @@ def _rows(tag: str, result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
         cost = (
             "no trades"
             if (trades.get(key) or {}).get("no_trades")
-            else f"{test.get('trades', 0)} trades, {bps:+.2f} net bps/trade"
+            else f"{test['trades']} trade{'s' * (test['trades'] != 1)}, {bps:+.2f} net bps/trade"
             if isinstance(bps, float)
             else "-"
         )
