@@ -89,10 +89,10 @@ def _chunk_features(block: np.ndarray, first: int, offset: int) -> np.ndarray:
     valid = mid > 0
     t = np.arange(first, block.shape[0])
     for k in RETURN_LAGS:
-        back = t - k
-        ok = (back + offset >= 0) & (back >= 0)  # a lag before dataset row 0: no history
-        back = np.maximum(back, 0)
-        ok &= valid[t] & valid[back]
+        # A lag before the block's first row is one before dataset row 0 (a later block starts
+        # HISTORY rows early): no history, 0.
+        back = np.maximum(t - k, 0)
+        ok = (t - k >= 0) & valid[t] & valid[back]
         out[:, col] = np.where(ok, log_mid[t] - log_mid[back], 0.0)
         col += 1
     # e of block row 0 is only right when it is dataset row 0 (e_0 = 0); otherwise it is never
