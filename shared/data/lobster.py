@@ -151,7 +151,7 @@ def _read_times(path: Path) -> np.ndarray:
     return times
 
 
-def _fill_side(px: np.ndarray, sz: np.ndarray, empty: np.ndarray) -> None:
+def fill_side(px: np.ndarray, sz: np.ndarray, empty: np.ndarray) -> None:
     """In place: an empty level repeats the price of the level above, with size 0."""
     sz[empty] = 0.0
     for j in range(1, px.shape[1]):
@@ -170,8 +170,8 @@ def _to_features(raw: np.ndarray, levels: int) -> tuple[np.ndarray, int | None, 
     if one_sided.any():
         k = int(np.argmax(one_sided))
         return np.empty((0, 4 * LEVELS), np.float32), k, "ask" if ask_empty[k, 0] else "bid"
-    _fill_side(ask_px, ask_sz, ask_empty)
-    _fill_side(bid_px, bid_sz, bid_empty)
+    fill_side(ask_px, ask_sz, ask_empty)
+    fill_side(bid_px, bid_sz, bid_empty)
     out = np.empty((n, LEVELS, 4), dtype=np.float32)
     out[:, :use, 0] = ask_px / PRICE_SCALE
     out[:, :use, 1] = ask_sz

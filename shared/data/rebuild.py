@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from shared.data.checks import Block
-from shared.data.lobster import _fill_side
+from shared.data.lobster import fill_side
 from shared.data.schema import LEVELS
 from shared.errors import BadConfig, DataError
 
@@ -40,8 +40,8 @@ def pad_levels(book: np.ndarray) -> np.ndarray:
     cube = np.full((n, LEVELS, 4), np.nan)
     cube[:, :have] = book.reshape(n, have, 4)
     ask_px, ask_sz, bid_px, bid_sz = (np.ascontiguousarray(cube[:, :, f]) for f in range(4))
-    _fill_side(ask_px, ask_sz, np.isnan(ask_px))
-    _fill_side(bid_px, bid_sz, np.isnan(bid_px))
+    fill_side(ask_px, ask_sz, np.isnan(ask_px))
+    fill_side(bid_px, bid_sz, np.isnan(bid_px))
     out = np.stack([ask_px, ask_sz, bid_px, bid_sz], axis=2)  # (n, 10, 4)
     return out.reshape(n, 4 * LEVELS).astype(np.float32)
 
