@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 QUICK_ROWS = 5_000
 
@@ -33,7 +33,7 @@ class TrainConfig(BaseModel):
 
     # Inputs (shared/scaler.py): the paper's z-score of raw features, or the price-level-free
     # mid_bps (prices as bps from the row's mid, sizes log1p, then z-scored).
-    norm: Literal["zscore", "mid_bps"] = "zscore"
+    norm: Literal["zscore", "mid_bps"] = "mid_bps"
 
     # Optimisation.
     epochs: int = Field(20, ge=1, le=1_000)
@@ -41,12 +41,15 @@ class TrainConfig(BaseModel):
     lr: float = Field(1e-4, gt=0, le=1)
     patience: int = Field(5, ge=1, le=1_000)
     select: Literal["val_loss", "val_f1"] = Field(
-        "val_loss", description="early stopping and best-checkpoint criterion"
+        "val_f1", description="early stopping and best-checkpoint criterion"
     )
     # Regularisation (all off: the paper's DeepLOB).
     dropout_lstm: float = Field(0.0, ge=0, lt=1, description="dropout on the LSTM's inputs")
     dropout_head: float = Field(0.0, ge=0, lt=1, description="dropout before the output layer")
     weight_decay: float = Field(0.0, ge=0, le=1, description="decoupled weight decay (AdamW)")
+    # Augmentation (shared/ml/augment.py): the mirrored book (mid_bps only) and input noise.
+    mirror: bool = Field(False, description="train on mirrored books too (UP and DOWN swap)")
+    noise: float = Field(0.0, ge=0, le=10, description="std of Gaussian noise on scaled inputs")
     gamma: float = Field(2.0, ge=0, le=10, description="focal loss focusing parameter")
     class_weights: list[float] | None = Field(
         None,
@@ -69,6 +72,14 @@ class TrainConfig(BaseModel):
         "if_better", description="serve the model: if it beats every baseline, always, or never"
     )
     progress_every: int = Field(20, ge=1, description="batches between progress events")
+
+    @field_validator("mirror")
+    @classmethod
+    def _mirror_needs_mid_bps(cls, mirror: bool, info: ValidationInfo) -> bool:
+        # norm is declared above mirror, so it is validated first (absent only if it failed).
+        if mirror and info.data.get("norm", "mid_bps") != "mid_bps":
+            raise ValueError("mirror needs norm 'mid_bps' (a z-scored raw price has no mirror)")
+        return mirror
 
     @model_validator(mode="after")
     def _apply_quick(self) -> TrainConfig:

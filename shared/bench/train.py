@@ -72,7 +72,8 @@ def run(
         features = np.load(path, mmap_mode="r")
         labels = make_labels(features, cfg)
         ends = usable_samples(labels, 100)
-        scaler = Scaler.fit_windows(features, ends, 100)
+        # The default input transform (mid_bps) for the engine, as a job gets it.
+        scaler = Scaler.fit_windows(features, ends, 100, kind=cfg.norm)
         alpha = inverse_frequency(labels[ends])
 
         # Reference data: all windows built up front.

@@ -171,6 +171,12 @@ def synth(
         help="Book levels whose size imbalance carries the signal, e.g. 3-5 (level-1 imbalance "
         "then cannot see it).",
     ),
+    planted: bool = typer.Option(
+        False,
+        "--planted",
+        help="The market of `lob bench quality`: a stronger pressure that lasts ~50 rows and "
+        "leans each snapshot only a little, so the book's history carries the signal.",
+    ),
     force: bool = typer.Option(False, "--force", help="Replace an existing dataset of this name."),
 ) -> None:
     """Write a synthetic market with a planted, learnable signal as dataset NAME.
@@ -178,11 +184,16 @@ def synth(
     Discrete 0.01 ticks, spread >= 1 tick, heavy-tailed sizes, and a size imbalance at the
     --lean-levels (default 1-3) that predicts the next mid moves (see shared/data/synth.py).
     Generated in chunks, so millions of rows fit in little memory.
+
+    lob data synth --rows 30000 --name planted --seed 11 --lean-levels 3-5 --planted
+    is the planted market that `lob bench quality` trains on.
     """
+    import dataclasses
+
     import numpy as np
 
     from shared.data.store import dataset_writer
-    from shared.data.synth import synth_chunks
+    from shared.data.synth import DEFAULT, PLANTED, synth_chunks
     from shared.errors import BadConfig
 
     try:
@@ -195,14 +206,21 @@ def synth(
         raise BadConfig(f"--lean-levels: levels lie within 1-10, got {lean_levels!r}")
     t0 = time.monotonic()
     sym = symbol.strip().upper()
+    market = PLANTED if planted else DEFAULT
     with dataset_writer(name, force=force) as writer:
-        for ts, features in synth_chunks(rows, seed, (first, last)):
+        for ts, features in synth_chunks(rows, seed, (first, last), market):
             writer.append(ts, features, np.zeros(len(ts), dtype=np.uint16))
         writer.finish(
             symbols=[sym],
             settings={
                 "format": "synth",
-                "synth": {"rows": rows, "seed": seed, "symbol": sym, "lean": [first, last]},
+                "synth": {
+                    "rows": rows,
+                    "seed": seed,
+                    "symbol": sym,
+                    "lean": [first, last],
+                    "market": dataclasses.asdict(market),
+                },
             },
         )
     typer.echo(f"wrote {rows:,} synthetic rows as {name!r} in {time.monotonic() - t0:.1f} s")

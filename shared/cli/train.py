@@ -56,14 +56,18 @@ def train(
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-4,
     patience: Annotated[int, typer.Option(help="early stopping patience (epochs)")] = 5,
     select: Annotated[
-        str, typer.Option(help="best epoch by val_loss | val_f1 (validation macro F1)")
-    ] = "val_loss",
+        str, typer.Option(help="best epoch by val_f1 (validation macro F1) | val_loss")
+    ] = "val_f1",
     norm: Annotated[
-        str, typer.Option(help="inputs: zscore (the paper's) | mid_bps (price-level free)")
-    ] = "zscore",
+        str, typer.Option(help="inputs: mid_bps (price-level free) | zscore (the paper's)")
+    ] = "mid_bps",
     dropout_lstm: Annotated[float, typer.Option(help="dropout on the LSTM's inputs")] = 0.0,
     dropout_head: Annotated[float, typer.Option(help="dropout before the output layer")] = 0.0,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (0: Adam)")] = 0.0,
+    mirror: Annotated[
+        bool, typer.Option(help="also train on mirrored books, UP and DOWN swapped (mid_bps)")
+    ] = False,
+    noise: Annotated[float, typer.Option(help="std of Gaussian noise on scaled inputs")] = 0.0,
     gamma: Annotated[float, typer.Option(help="focal loss gamma")] = 2.0,
     device: Annotated[str, typer.Option(help="auto | cpu | cuda")] = "auto",
     seed: Annotated[int, typer.Option()] = 0,
@@ -138,6 +142,8 @@ def train(
                 dropout_lstm=dropout_lstm,
                 dropout_head=dropout_head,
                 weight_decay=weight_decay,
+                mirror=mirror,
+                noise=noise,
                 gamma=gamma,
                 device=device,
                 seed=seed,

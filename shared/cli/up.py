@@ -28,22 +28,26 @@ from shared.errors import LobError
 DEMO_DATASET = "demo"
 DEMO_ROWS = 60_000
 DEMO_SEED = 7
-# The first-run job: a few minutes on two cores. Labels look 20 rows ahead, about the time the
-# synthetic market's size imbalance takes to show in the mid (its pressure lasts ~200 rows), so
-# the test block holds UP, NEUTRAL and DOWN rows alike (tests/e2e/test_demo_config.py); inputs are
-# price-level free, since the synthetic mid wanders outside its training range.
+# The first-run job: under 4 minutes on two cores, on the planted market of `lob bench quality`
+# (shared.data.synth.PLANTED, signal at levels 3-5) with the settings that bench uses. Labels
+# look 10 rows ahead (the pressure lasts ~50), so the test block holds UP, NEUTRAL and DOWN rows
+# alike (tests/e2e/test_demo_config.py). Measured (BENCHMARKS.md): 193 s, DeepLOB 0.4675 test
+# macro F1 against 0.4598 for logistic_book, the best baseline, so it passes the gate; the margin
+# is too thin to count on in every run, so the demo is served either way and its verdict shown.
 DEMO_JOB = {
-    "max_rows": 15_000,
-    "folds": 2,
-    "epochs": 2,
-    "h": 20,
+    "max_rows": 20_000,
+    "folds": 1,
+    "epochs": 3,
+    "patience": 3,
+    "h": 10,
     "span": 50,
     "lr": 1e-3,
+    "batch_size": 32,
     "norm": "mid_bps",
     "select": "val_f1",
-    # Served whatever the gate says, so a first run streams predictions; the verdict is recorded
-    # and shown beside it (measured: DeepLOB 0.368 macro F1 against 0.366 for gbm_book and 0.351
-    # for logistic_book on these rows: too close to pass reliably, see BENCHMARKS.md).
+    "dropout_lstm": 0.3,
+    "dropout_head": 0.3,
+    "weight_decay": 0.01,
     "promote": "always",
 }
 LOGIN_TTL_S = 24 * 3600
@@ -296,16 +300,16 @@ def _one_time_login(redis_url: str) -> str:
 
 def write_demo_dataset(home: Path, rows: int = DEMO_ROWS) -> None:
     from shared.data.store import write_dataset
-    from shared.data.synth import synth_market
+    from shared.data.synth import PLANTED, synth_market
 
-    ts, features = synth_market(rows, seed=DEMO_SEED, symbol="DEMO")
+    ts, features = synth_market(rows, seed=DEMO_SEED, symbol="DEMO", lean=(3, 5), market=PLANTED)
     write_dataset(
         DEMO_DATASET,
         ts=ts,
         features=features,
         symbols=["DEMO"],
         home=home,
-        settings={"synth": {"rows": rows, "seed": DEMO_SEED}},
+        settings={"synth": {"rows": rows, "seed": DEMO_SEED, "market": "planted"}},
     )
 
 

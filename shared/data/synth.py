@@ -22,6 +22,7 @@ the first N rows never depend on how many are asked for):
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -75,33 +76,52 @@ def _one_two_three(u: np.ndarray, cdf: tuple[float, float]) -> np.ndarray:
     return 1 + (u >= cdf[0]).astype(np.int64) + (u >= cdf[1])
 
 
+@dataclass(frozen=True)
+class Market:
+    """How strong and how lasting the planted signal is (the module docstring's constants)."""
+
+    drift: float = BETA  # P(up move) = (1 + drift * s_t) / 2
+    tilt: float = GAMMA  # sizes at the lean levels scale by exp(±tilt * s_t)
+    memory: float = PHI  # AR(1) coefficient: the pressure lasts about 1 / (1 - memory) rows
+
+
+DEFAULT = Market()
+# `lob bench quality`'s market: a strong pressure that lasts only ~50 rows and leans the book only
+# a little at each row, so one snapshot is a poor reading of it and a model that reads the whole
+# 100-row window of the book has something to gain over hand-made features of the last row.
+PLANTED = Market(drift=1.0, tilt=0.25, memory=0.98)
+
 # Book levels (1-based, inclusive) whose sizes lean with the pressure. The default (1-3) is the
 # demo's market; `lob bench quality` plants the signal at 3-5, where level-1 imbalance cannot see it.
 LEAN_LEVELS = (1, 3)
 
 
 def synth_chunks(
-    rows: int, seed: int, lean: tuple[int, int] = LEAN_LEVELS
+    rows: int, seed: int, lean: tuple[int, int] = LEAN_LEVELS, market: Market = DEFAULT
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Yield (ts int64 (n,), features float32 (n, 40)) chunks totalling `rows` rows."""
-    for ts, features, _ in _chunks(rows, seed, lean):
+    for ts, features, _ in _chunks(rows, seed, lean, market):
         yield ts, features
 
 
-def synth_pressure(rows: int, seed: int) -> np.ndarray:
-    """The hidden pressure s_t (float64 (rows,)) behind synth_market(rows, seed): what an oracle
-    would know. It does not depend on the lean levels."""
-    return np.concatenate([s for _, _, s in _chunks(rows, seed, LEAN_LEVELS)])
+def synth_pressure(rows: int, seed: int, market: Market = DEFAULT) -> np.ndarray:
+    """The hidden pressure s_t (float64 (rows,)) behind synth_market(rows, seed, market=market):
+    what an oracle would know. It does not depend on the lean levels."""
+    return np.concatenate([s for _, _, s in _chunks(rows, seed, LEAN_LEVELS, market)])
 
 
 def _chunks(
-    rows: int, seed: int, lean: tuple[int, int]
+    rows: int, seed: int, lean: tuple[int, int], market: Market
 ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     first, last = lean
     if not 1 <= first <= last <= LEVELS:
         raise ValueError(f"lean levels must lie within 1..{LEVELS}, got {first}-{last}")
     if rows <= 0:
         raise ValueError("rows must be positive")
+    if not (0 <= market.drift <= 1 and market.tilt >= 0 and 0 <= market.memory < 1):
+        raise ValueError(f"market needs 0 <= drift <= 1, tilt >= 0, 0 <= memory < 1: {market}")
+    # Innovations scaled so that the AR(1) state's stationary sd is ~1 whatever its memory.
+    sigma = SIGMA * np.sqrt((1.0 - market.memory**2) / (1.0 - PHI**2))
     rng = np.random.default_rng(seed)
     pressure_state = 0.0
     bid_ticks = START_TICKS
@@ -109,11 +129,11 @@ def _chunks(
     done = 0
     while done < rows:
         n = CHUNK  # always a full chunk, so the first N rows never depend on `rows`
-        x, pressure_state = _ar1(rng.standard_normal(n) * SIGMA, PHI, pressure_state)
+        x, pressure_state = _ar1(rng.standard_normal(n) * sigma, market.memory, pressure_state)
         s = np.tanh(x)
 
         moves = rng.random(n) < P_MOVE
-        up = rng.random(n) < (1.0 + BETA * s) / 2.0
+        up = rng.random(n) < (1.0 + market.drift * s) / 2.0
         steps = np.where(moves, np.where(up, 1, -1), 0)
         bid = bid_ticks + np.cumsum(steps)
         bid_ticks = int(bid[-1])
@@ -131,7 +151,7 @@ def _chunks(
         # Pareto with x_m = 1 by inverse CDF, (1 - U)^(-1/tail); float32 halves the work.
         u = rng.random((n, 2, LEVELS), dtype=np.float32)
         sizes = (1.0 - u) ** np.float32(-1.0 / SIZE_TAIL) * SIZE_SCALE.astype(np.float32)
-        tilt = np.exp(GAMMA * s)[:, None]
+        tilt = np.exp(market.tilt * s)[:, None]
         sizes[:, 0, first - 1 : last] /= tilt  # asks thin out under buying pressure
         sizes[:, 1, first - 1 : last] *= tilt
         sizes = np.minimum(np.rint(sizes), SIZE_CAP)
@@ -152,7 +172,11 @@ def _chunks(
 
 
 def synth_market(
-    rows: int, seed: int, symbol: str = "SYNTH", lean: tuple[int, int] = LEAN_LEVELS
+    rows: int,
+    seed: int,
+    symbol: str = "SYNTH",
+    lean: tuple[int, int] = LEAN_LEVELS,
+    market: Market = DEFAULT,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(ts int64 (rows,), features float32 (rows, 40)) of the synthetic market.
 
@@ -162,7 +186,7 @@ def synth_market(
     ts = np.empty(rows, dtype=np.int64)
     features = np.empty((rows, N_FEATURES), dtype=np.float32)
     at = 0
-    for t, f in synth_chunks(rows, seed, lean):
+    for t, f in synth_chunks(rows, seed, lean, market):
         ts[at : at + len(t)] = t
         features[at : at + len(t)] = f
         at += len(t)

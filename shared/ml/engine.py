@@ -44,6 +44,7 @@ from shared.errors import BadConfig, Cancelled, NotFound
 from shared.events import JobEvent
 from shared.labels import CLASS_NAMES, class_counts, make_labels
 from shared.ml import checkpoint
+from shared.ml.augment import Augment
 from shared.ml.evaluation import evaluate
 from shared.ml.losses import FocalLoss, inverse_frequency
 from shared.ml.metrics import macro_f1
@@ -286,12 +287,6 @@ class _Run:
             else inverse_frequency(prep.labels[split.train])
         )
 
-        if k != self.first_fold:
-            # Re-check the machine's load between folds (this run's own threads excluded).
-            threads = choose_threads(rt.device, own=torch.get_num_threads())
-            if threads != torch.get_num_threads():
-                self.echo(f"threads: {torch.get_num_threads()} -> {threads} (machine load)")
-                apply_threads(rt, threads)
         seed_everything(fold_seed(cfg.seed, k))
         model = make_model(rt, mcfg)
         optimizer = (
@@ -318,6 +313,7 @@ class _Run:
                 self.echo(f"Resuming fold {k} after epoch {state['epoch']}")
         self.metrics.drop_after(k, start - 1)
 
+        augment = Augment.build(scaler, mirror=cfg.mirror, noise=cfg.noise, device=rt.device)
         train_b = prep.batches(scaler, cfg.batch_size)
         val_b = prep.batches(scaler, max(cfg.batch_size, EVAL_BATCH))
         self.echo(
@@ -328,7 +324,9 @@ class _Run:
         for epoch in range(start, cfg.epochs + 1):
             if stopped:
                 break
-            line = self._epoch(k, epoch, split, train_b, val_b, stepper)
+            if epoch > 1 or k != self.first_fold:
+                self._recheck_threads()
+            line = self._epoch(k, epoch, split, train_b, val_b, stepper, augment)
             score = line["val_loss"] if cfg.select == "val_loss" else -line["val_f1"]
             improved = score < stop.best_score
             if improved:
@@ -382,6 +380,14 @@ class _Run:
         )
         return summary
 
+    def _recheck_threads(self) -> None:
+        """Follow the machine's load between epochs: neighbours start and stop during a run."""
+        rt = self.prep.runtime
+        threads = choose_threads(rt.device, own=torch.get_num_threads())
+        if threads != torch.get_num_threads():
+            self.echo(f"threads: {torch.get_num_threads()} -> {threads} (machine load)")
+            apply_threads(rt, threads)
+
     def _epoch(
         self,
         k: int,
@@ -390,9 +396,12 @@ class _Run:
         train_b: WindowBatches,
         val_b: WindowBatches,
         stepper: Stepper,
+        augment: Augment | None = None,
     ) -> dict[str, Any]:
         cfg = self.cfg
         order = np.random.default_rng([cfg.seed, k, epoch]).permutation(split.train)
+        # Its own stream, so augmentation leaves the order and the model's RNG as they were.
+        gen = torch.Generator().manual_seed(fold_seed(cfg.seed, k) * 1_000 + epoch)
         batches = train_b.num_batches(order.size)
         bar = ProgressBar(self.progress, f"fold {k} epoch {epoch}/{cfg.epochs}", batches)
         loss_sum = torch.zeros((), device=self.prep.runtime.device)
@@ -402,7 +411,8 @@ class _Run:
         try:
             for i, batch in enumerate(train_b.batches(order), start=1):
                 self.check_stop(f"fold {k} epoch {epoch} batch {i}")
-                ls, c = stepper.train_step(batch.x, batch.y)
+                x, y = augment(batch.x, batch.y, gen) if augment else (batch.x, batch.y)
+                ls, c = stepper.train_step(x, y)
                 loss_sum += ls
                 correct += c
                 seen += batch.size

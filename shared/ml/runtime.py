@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -96,11 +97,44 @@ def cores() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+# Long enough that /proc/stat's 10 ms ticks give a usable reading on 2 cores, short enough to
+# spend at the start of every epoch.
+BUSY_SAMPLE_S = 0.25
+
+
+def busy_cores(interval: float = BUSY_SAMPLE_S) -> float | None:
+    """Cores kept busy by running processes now: /proc/stat sampled over `interval` seconds.
+
+    The load average is no guide at a fold's start: it still counts, for a minute or more, work
+    that has just ended (a finished test, this process's own previous fold), so a freshly idle
+    2-core machine reads as busy and training would run on one thread. The caller sleeps while
+    sampling, so its own threads are not counted. None where /proc/stat is missing.
+    """
+
+    def snapshot() -> tuple[int, int] | None:
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(v) for v in f.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields[:8]), idle  # guest time is already inside user and nice
+
+    first = snapshot()
+    time.sleep(interval)
+    second = snapshot()
+    if first is None or second is None or second[0] <= first[0]:
+        return None
+    total, idle = second[0] - first[0], second[1] - first[1]
+    return cores() * (total - idle) / total
+
+
 def choose_threads(device: torch.device, own: int = 0) -> int:
     """Intra-op threads: one per core that other processes leave free, at least one.
 
-    `own` is this process's share of the load average (its thread count once it has been
-    training for a while). Measured on the shared 2-core box at load ≈ 4.5: a bf16 step at
+    Other processes' use is sampled now (busy_cores); where that is unavailable, the 1-minute
+    load average stands in, less `own`, this process's share of it (its thread count once it has
+    been training a while). Measured on the shared 2-core box at load ≈ 4.5: a bf16 step at
     batch 128 took 0.34 s (median) on 1 thread and 0.75 s on 2, because every parallel region
     waits for a thread that a neighbour holds; on an idle machine 2 threads take 0.22 s.
     On CUDA the CPU only feeds the GPU: a few threads suffice.
@@ -108,11 +142,12 @@ def choose_threads(device: torch.device, own: int = 0) -> int:
     n = cores()
     if device.type == "cuda":
         return min(8, n)
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return n
-    other = max(0.0, load - own)
+    other = busy_cores()
+    if other is None:
+        try:
+            other = max(0.0, os.getloadavg()[0] - own)
+        except OSError:
+            return n
     if not OMP_PASSIVE and other >= 1.0:
         return 1  # spinning OpenMP threads on a busy machine (see shared/ml/__init__.py)
     return int(max(1, min(n, math.floor(n - other + 0.5))))

@@ -156,7 +156,7 @@ def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(
         assert not any(j["status"] in ("failed", "cancelled") for j in items), items
         return [j for j in items if j["status"] == "succeeded"]
 
-    jobs = _wait(demo_job_done, 420, "the demo training job to succeed", s.proc, s.log)
+    jobs = _wait(demo_job_done, 600, "the demo training job to succeed", s.proc, s.log)
     assert jobs[0]["dataset"] == "demo"
     # scored on a test block that holds every class (issue 12, item 7)
     counts = s_job(s, jobs[0]["id"])["result"]["test"]["label_counts"]

@@ -60,6 +60,18 @@ def test_synth_list_show(run_lob, lob_home: Path) -> None:
     np.testing.assert_array_equal(ds.features, synth_market(20_000, seed=5)[1])
 
 
+def test_synth_planted_writes_the_quality_bench_market(run_lob, lob_home: Path) -> None:
+    from shared.data.store import open_dataset
+    from shared.data.synth import PLANTED, synth_market
+
+    args = ["--rows", "3000", "--name", "p", "--seed", "11", "--lean-levels", "3-5", "--planted"]
+    assert run_lob("data", "synth", *args).returncode == 0
+    ds = open_dataset("p")
+    want = synth_market(3_000, seed=11, lean=(3, 5), market=PLANTED)[1]
+    np.testing.assert_array_equal(ds.features, want)
+    assert not np.array_equal(want, synth_market(3_000, seed=11, lean=(3, 5))[1])
+
+
 def test_duplicate_synth_and_unknown_show(run_lob, lob_home: Path) -> None:
     assert run_lob("data", "synth", "--rows", "1000", "--name", "d").returncode == 0
     again = run_lob("data", "synth", "--rows", "1000", "--name", "d")

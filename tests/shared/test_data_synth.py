@@ -111,3 +111,25 @@ def test_the_signal_can_be_planted_at_deeper_levels_and_the_pressure_is_known() 
     assert np.corrcoef(imbalance(deep, 4), s)[0, 1] > 0.2
     with pytest.raises(ValueError, match="lean levels"):
         synth_market(10, seed=0, lean=(0, 2))
+
+
+def test_the_planted_market_leans_each_row_less_and_forgets_faster() -> None:
+    from shared.data.synth import DEFAULT, PLANTED, Market, synth_pressure
+
+    # Given the default market and the planted one of `lob bench quality`, from the same seed
+    s_default = synth_pressure(30_000, seed=3, market=DEFAULT)
+    s_planted = synth_pressure(30_000, seed=3, market=PLANTED)
+
+    def lag_corr(s: np.ndarray, lag: int) -> float:
+        return float(np.corrcoef(s[:-lag], s[lag:])[0, 1])
+
+    # Then the planted pressure forgets within ~50 rows and the default one lasts ~200
+    assert lag_corr(s_planted, 50) < 0.55 < lag_corr(s_default, 50)
+    # and both keep the pressure's spread, so the drift setting alone sets its strength
+    assert 0.4 < s_planted.std() < 0.8 and 0.4 < s_default.std() < 0.8
+    # and the default market is unchanged by the new parameter (the demo and every test use it)
+    np.testing.assert_array_equal(
+        synth_market(2_000, seed=3)[1], synth_market(2_000, seed=3, market=Market())[1]
+    )
+    with pytest.raises(ValueError, match="memory"):
+        synth_market(10, seed=0, market=Market(memory=1.0))

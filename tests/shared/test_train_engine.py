@@ -152,7 +152,7 @@ def test_cancel_then_resume_to_a_finished_run(lob_home):
 def test_early_stopping_and_a_single_fold(lob_home):
     # Given a learning rate high enough that validation loss soon stops improving
     make_dataset("tiny2", 450, seed=3)
-    cfg = TrainConfig(**{**TINY, "epochs": 4, "patience": 1, "lr": 0.05})
+    cfg = TrainConfig(**{**TINY, "epochs": 4, "patience": 1, "lr": 0.05, "select": "val_loss"})
     run_dir = lob_home / "runs" / "r2"
     # When only fold 2 is trained (as a per-fold job would)
     out = run_training(cfg, dataset="tiny2", run_dir=run_dir, only_folds=[2], progress=False)

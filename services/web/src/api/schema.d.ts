@@ -668,7 +668,7 @@ export interface components {
             test_fraction: number;
             /**
              * Norm
-             * @default zscore
+             * @default mid_bps
              * @enum {string}
              */
             norm: "zscore" | "mid_bps";
@@ -695,7 +695,7 @@ export interface components {
             /**
              * Select
              * @description early stopping and best-checkpoint criterion
-             * @default val_loss
+             * @default val_f1
              * @enum {string}
              */
             select: "val_loss" | "val_f1";
@@ -717,6 +717,18 @@ export interface components {
              * @default 0
              */
             weight_decay: number;
+            /**
+             * Mirror
+             * @description train on mirrored books too (UP and DOWN swap)
+             * @default false
+             */
+            mirror: boolean;
+            /**
+             * Noise
+             * @description std of Gaussian noise on scaled inputs
+             * @default 0
+             */
+            noise: number;
             /**
              * Gamma
              * @description focal loss focusing parameter

@@ -54,14 +54,17 @@ describe("TrainForm", () => {
 
     await user.selectOptions(screen.getByLabelText("Dataset"), "btc");
     await user.click(screen.getByText("Advanced settings"));
-    expect(screen.getByLabelText("Input normalisation")).toHaveValue("zscore");
-    expect(screen.getByLabelText("Best checkpoint by")).toHaveValue("val_loss");
+    expect(screen.getByLabelText("Input normalisation")).toHaveValue("mid_bps");
+    expect(screen.getByLabelText("Best checkpoint by")).toHaveValue("val_f1");
     expect(screen.getByLabelText("Promote the model")).toHaveValue("if_better");
-    await user.selectOptions(screen.getByLabelText("Input normalisation"), "mid_bps");
-    await user.selectOptions(screen.getByLabelText("Best checkpoint by"), "val_f1");
-    await user.selectOptions(screen.getByLabelText("Promote the model"), "always");
     expect(screen.getByLabelText("Early-stop patience")).toHaveAccessibleDescription(
       "epochs without a better validation F1",
+    );
+    await user.selectOptions(screen.getByLabelText("Input normalisation"), "zscore");
+    await user.selectOptions(screen.getByLabelText("Best checkpoint by"), "val_loss");
+    await user.selectOptions(screen.getByLabelText("Promote the model"), "always");
+    expect(screen.getByLabelText("Early-stop patience")).toHaveAccessibleDescription(
+      "epochs without a better validation loss",
     );
     const dropout = screen.getByLabelText("LSTM input dropout");
     await user.clear(dropout);
@@ -80,13 +83,49 @@ describe("TrainForm", () => {
     expect(onSubmit).toHaveBeenCalledOnce();
     const [request] = onSubmit.mock.calls[0] as unknown as [{ config: Record<string, unknown> }];
     expect(request.config).toMatchObject({
-      norm: "mid_bps",
-      select: "val_f1",
+      norm: "zscore",
+      select: "val_loss",
       promote: "always",
       dropout_lstm: 0.2,
       dropout_head: 0,
       weight_decay: 0.01,
     });
+  });
+
+  it("sends mirror and noise, and refuses mirrored books with z-scored prices", async () => {
+    const user = userEvent.setup();
+    const onSubmit = vi.fn(async () => {});
+    render(<TrainForm datasets={datasets} onSubmit={onSubmit} onCancel={() => {}} />);
+
+    await user.selectOptions(screen.getByLabelText("Dataset"), "btc");
+    await user.click(screen.getByText("Advanced settings"));
+    const mirror = screen.getByLabelText("Also train on mirrored books (UP and DOWN swap)");
+    const noise = screen.getByLabelText("Input noise");
+    expect(mirror).not.toBeChecked();
+    expect(noise).toHaveValue(0);
+    expect(noise).toHaveAccessibleDescription("std of Gaussian noise on the scaled inputs; 0: off");
+
+    await user.click(mirror);
+    await user.selectOptions(screen.getByLabelText("Input normalisation"), "zscore");
+    await user.clear(noise);
+    await user.type(noise, "11");
+    await user.click(screen.getByRole("button", { name: "Start training" }));
+    expect(onSubmit).not.toHaveBeenCalled();
+    expect(mirror).toHaveAttribute("aria-invalid", "true");
+    expect(mirror).toHaveAccessibleDescription("Mirrored books need prices as bps from the mid");
+    expect(mirror).toHaveFocus();
+    expect(noise).toHaveAccessibleDescription("Input noise must be at least 0 and at most 10");
+
+    // Choosing mid_bps answers the mirror error.
+    await user.selectOptions(screen.getByLabelText("Input normalisation"), "mid_bps");
+    expect(mirror).not.toHaveAttribute("aria-invalid");
+    expect(screen.queryByText("Mirrored books need prices as bps from the mid")).toBeNull();
+    await user.clear(noise);
+    await user.type(noise, "0.1");
+    await user.click(screen.getByRole("button", { name: "Start training" }));
+    expect(onSubmit).toHaveBeenCalledOnce();
+    const [request] = onSubmit.mock.calls[0] as unknown as [{ config: Record<string, unknown> }];
+    expect(request.config).toMatchObject({ norm: "mid_bps", mirror: true, noise: 0.1 });
   });
 
   it("shows the gateway's refusal", async () => {

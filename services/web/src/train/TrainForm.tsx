@@ -31,6 +31,8 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
   const set = <K extends keyof TrainFormValues>(key: K, value: TrainFormValues[K]) => {
     setValues((v) => ({ ...v, [key]: value }));
     if (errors[key]) setErrors((e) => ({ ...e, [key]: undefined }));
+    // The mirror error is about the normalisation too: changing it answers the error.
+    if (key === "norm" && errors.mirror) setErrors((e) => ({ ...e, mirror: undefined }));
   };
 
   async function submit(e: FormEvent) {
@@ -211,8 +213,8 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
           <div className="fieldset-title">Inputs, regularisation and promotion</div>
           <div className="form-grid">
             {choice("norm", "Input normalisation", [
-              ["zscore", "Z-score per feature"],
               ["mid_bps", "Prices as bps from the mid"],
+              ["zscore", "Z-score per feature"],
             ])}
             {choice("select", "Best checkpoint by", [
               ["val_loss", "Validation loss"],
@@ -221,6 +223,7 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
             {num("dropout_lstm", "LSTM input dropout", "0 (off) up to, not including, 1")}
             {num("dropout_head", "Head dropout", "before the output layer; below 1")}
             {num("weight_decay", "Weight decay", "AdamW, 0 to 1; 0: off")}
+            {num("noise", "Input noise", "std of Gaussian noise on the scaled inputs; 0: off")}
             {choice(
               "promote",
               "Promote the model",
@@ -231,6 +234,24 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
               ],
               "a model not promoted stays a candidate you can promote by hand",
             )}
+            <div className="field span-all">
+              <label className="check" htmlFor="tf-mirror">
+                <input
+                  id="tf-mirror"
+                  type="checkbox"
+                  checked={values.mirror}
+                  onChange={(e) => set("mirror", e.target.checked)}
+                  aria-invalid={errors.mirror ? true : undefined}
+                  aria-describedby={errors.mirror ? "tf-mirror-error" : undefined}
+                />
+                <span>Also train on mirrored books (UP and DOWN swap)</span>
+              </label>
+              {errors.mirror && (
+                <span className="error" id="tf-mirror-error">
+                  {errors.mirror}
+                </span>
+              )}
+            </div>
           </div>
           <div className="fieldset-title">
             {values.labels === "triple_barrier" ? "Triple-barrier labels" : "Smoothed mid-price labels"}

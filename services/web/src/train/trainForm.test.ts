@@ -21,13 +21,50 @@ describe("buildJobRequest", () => {
   it("sends the model-quality settings with TrainConfig's defaults", () => {
     const { request } = buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc" });
     expect(request?.config).toMatchObject({
-      norm: "zscore",
-      select: "val_loss",
+      norm: "mid_bps",
+      select: "val_f1",
       dropout_lstm: 0,
       dropout_head: 0,
       weight_decay: 0,
+      mirror: false,
+      noise: 0,
       promote: "if_better",
     });
+  });
+
+  it("sends mirror and noise", () => {
+    const { request, errors } = buildJobRequest({
+      ...DEFAULT_VALUES,
+      dataset: "btc",
+      mirror: true,
+      noise: "0.05",
+    });
+    expect(errors).toEqual({});
+    expect(request?.config).toMatchObject({ norm: "mid_bps", mirror: true, noise: 0.05 });
+  });
+
+  it("refuses mirrored books with z-scored prices", () => {
+    const bad = buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc", mirror: true, norm: "zscore" });
+    expect(bad.request).toBeUndefined();
+    expect(bad.errors).toEqual({ mirror: "Mirrored books need prices as bps from the mid" });
+    // Without mirror, z-score is fine.
+    const ok = buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc", norm: "zscore" });
+    expect(ok.errors).toEqual({});
+    expect(ok.request?.config).toMatchObject({ norm: "zscore", mirror: false });
+  });
+
+  it("holds input noise within [0, 10]", () => {
+    for (const noise of ["-0.1", "10.5"]) {
+      const { request, errors } = buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc", noise });
+      expect(request).toBeUndefined();
+      expect(errors).toEqual({ noise: "Input noise must be at least 0 and at most 10" });
+    }
+    expect(buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc", noise: "" }).errors).toEqual({
+      noise: "Input noise is required",
+    });
+    expect(buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc", noise: "10" }).request?.config.noise).toBe(
+      10,
+    );
   });
 
   it("holds dropout below 1 and weight decay within [0, 1]", () => {
@@ -38,8 +75,8 @@ describe("buildJobRequest", () => {
       dropout_head: "0.99",
       weight_decay: "1",
       promote: "always",
-      norm: "mid_bps",
-      select: "val_f1",
+      norm: "zscore",
+      select: "val_loss",
     });
     expect(ok.errors).toEqual({});
     expect(ok.request?.config).toMatchObject({
@@ -47,8 +84,8 @@ describe("buildJobRequest", () => {
       dropout_head: 0.99,
       weight_decay: 1,
       promote: "always",
-      norm: "mid_bps",
-      select: "val_f1",
+      norm: "zscore",
+      select: "val_loss",
     });
     const bad = buildJobRequest({
       ...DEFAULT_VALUES,

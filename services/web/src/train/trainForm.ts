@@ -35,6 +35,9 @@ export interface TrainFormValues {
   dropout_lstm: string;
   dropout_head: string;
   weight_decay: string;
+  /** Also train on mirrored books (UP and DOWN swap); needs norm "mid_bps". */
+  mirror: boolean;
+  noise: string;
   promote: Promote;
   h: string;
   k: string;
@@ -61,11 +64,13 @@ export const DEFAULT_VALUES: TrainFormValues = {
   parallel_folds: false,
   amp: "auto",
   compile: "auto",
-  norm: "zscore",
-  select: "val_loss",
+  norm: "mid_bps",
+  select: "val_f1",
   dropout_lstm: "0",
   dropout_head: "0",
   weight_decay: "0",
+  mirror: false,
+  noise: "0",
   promote: "if_better",
   h: "100",
   k: "1",
@@ -111,6 +116,7 @@ export const RULES: Partial<Record<NumericField, Rule>> = {
   dropout_lstm: { label: "LSTM dropout", integer: false, min: 0, max: 1, maxExclusive: true },
   dropout_head: { label: "Head dropout", integer: false, min: 0, max: 1, maxExclusive: true },
   weight_decay: { label: "Weight decay", integer: false, min: 0, max: 1 },
+  noise: { label: "Input noise", integer: false, min: 0, max: 10 },
   max_rows: { label: "Max rows", integer: true, min: 1000, max: Number.MAX_SAFE_INTEGER, optional: true },
   h: { label: "Horizon h", integer: true, min: 1, max: 10000, only: "triple_barrier" },
   k: {
@@ -167,9 +173,12 @@ export function buildJobRequest(v: TrainFormValues): { request?: JobRequest; err
     compile: TRISTATE[v.compile],
     norm: v.norm,
     select: v.select,
+    mirror: v.mirror,
     promote: v.promote,
   };
   if (!v.dataset) errors.dataset = "Choose a dataset";
+  // TrainConfig refuses it too: a z-scored raw price has no mirror.
+  if (v.mirror && v.norm !== "mid_bps") errors.mirror = "Mirrored books need prices as bps from the mid";
   for (const [field, rule] of Object.entries(RULES) as [NumericField, Rule][]) {
     if (rule.only && rule.only !== v.labels) continue;
     const { value, error } = checkNumber(v[field], rule);
