@@ -17,7 +17,8 @@ The rule, over samples i = 0 .. n−1 in time order (probabilities [down, neutra
 
 Figures (`backtest`), each over the list of per-trade returns r_1 .. r_m in bps:
 trades m; hit_rate = share of r_k > 0; mean_net_bps; total_net_bps = Σ r_k; sharpe = mean /
-sample standard deviation (ddof 1) per trade, not annualised (None for m < 2 or std 0);
+sample standard deviation (ddof 1) per trade, not annualised (None for m < MIN_SHARPE_TRADES or
+std 0: over two or three trades it is noise, and two near-equal trades give thousands);
 max_drawdown_bps = the largest fall of the cumulative sum from its running peak (starting at 0),
 ≥ 0; turnover = units of position traded per sample, 2·m / n (every trade opens and closes one
 unit; a flip trades two units at one sample); long, short = trades per side. With no trades the
@@ -90,6 +91,10 @@ def trades(probs: np.ndarray, rows: np.ndarray, *, horizon: int, theta: float) -
     return out
 
 
+# Fewest trades for which a per-trade Sharpe ratio is reported.
+MIN_SHARPE_TRADES = 10
+
+
 def _summary(returns: np.ndarray, sides: np.ndarray, samples: int) -> dict[str, Any]:
     m = int(returns.size)
     figures: dict[str, Any] = {
@@ -113,7 +118,7 @@ def _summary(returns: np.ndarray, sides: np.ndarray, samples: int) -> dict[str, 
         "hit_rate": float((returns > 0).mean()),
         "mean_net_bps": mean,
         "total_net_bps": float(equity[-1]),
-        "sharpe": mean / std if std > 0 else None,
+        "sharpe": mean / std if std > 0 and m >= MIN_SHARPE_TRADES else None,
         "max_drawdown_bps": float((peak - equity).max()),
     }
 

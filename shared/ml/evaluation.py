@@ -29,7 +29,7 @@ from shared.ml.book_features import book_features
 from shared.ml.calibration import calibration
 from shared.ml.metrics import scores
 
-EVAL_VERSION = 2
+EVAL_VERSION = 3  # 3: no per-trade Sharpe below MIN_SHARPE_TRADES trades
 BASELINES = ("logistic_imbalance", "logistic_book", "gbm_book")
 # Rows of history the book features look back (mid returns over 100 rows).
 FEATURE_HISTORY = 100

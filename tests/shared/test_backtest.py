@@ -4,7 +4,6 @@ rule, and θ chosen on the validation block alone."""
 from __future__ import annotations
 
 import json
-import math
 
 import numpy as np
 import pytest
@@ -46,8 +45,8 @@ def test_a_hand_computed_case_with_known_fills_and_fees() -> None:
     assert got["trades"] == 2 and got["long"] == 1 and got["short"] == 1
     assert got["total_net_bps"] == pytest.approx(96.2512562814)  # 48 + 48.2512562814
     assert got["mean_net_bps"] == pytest.approx(48.1256281407)  # 96.2512562814 / 2
-    # sample std of (48, 48.2512562814) = 0.2512562814 / √2 = 0.1776631; 48.1256 / 0.17766
-    assert got["sharpe"] == pytest.approx(48.1256281407 / (0.2512562814 / math.sqrt(2)))
+    # Two trades are too few for a Sharpe ratio (their std 0.1777 would make it 270.9)
+    assert got["sharpe"] is None
     assert got["hit_rate"] == 1.0 and got["max_drawdown_bps"] == 0.0
     assert got["turnover"] == pytest.approx(0.8)  # 2 trades · 2 fills / 5 samples
     assert got["equity"] == pytest.approx([48.0, 96.2512562814])
@@ -55,6 +54,28 @@ def test_a_hand_computed_case_with_known_fills_and_fees() -> None:
     # 1 / 99.75 · 1e4 = 100.2506265664 bps each
     assert got["gross"]["total_net_bps"] == pytest.approx(2 * 100.2506265664)
     assert got["gross"]["trades"] == 2 and "equity" not in got["gross"]
+
+
+def test_sharpe_is_the_mean_over_the_sample_std_of_the_trades_from_ten_trades_on() -> None:
+    from shared.ml.backtest import MIN_SHARPE_TRADES
+
+    # Given a random signal over a random-walk book, with many trades
+    rng = np.random.default_rng(4)
+    probs = rng.dirichlet([1, 1, 1], size=400)
+    bid = 100 + np.cumsum(rng.choice([-0.01, 0.0, 0.01], size=400))
+    ask = bid + 0.01
+    got = backtest(probs, np.arange(400), ask, bid, horizon=5, theta=0.5, fee_bps=0.5)
+    assert got["trades"] >= MIN_SHARPE_TRADES
+    # Then Sharpe is the mean net return over its sample std (ddof 1), per trade
+    returns = np.diff(np.concatenate([[0.0], got["equity"]]))
+    assert got["sharpe"] == pytest.approx(returns.mean() / returns.std(ddof=1))
+    # and with one trade fewer than the minimum it is not reported
+    few = trades(probs, np.arange(400), horizon=5, theta=0.5)[: MIN_SHARPE_TRADES - 1]
+    cut = few[-1][1] + 1
+    short = backtest(
+        probs[:cut], np.arange(cut), ask[:cut], bid[:cut], horizon=5, theta=0.5, fee_bps=0.5
+    )
+    assert short["trades"] == MIN_SHARPE_TRADES - 1 and short["sharpe"] is None
 
 
 def test_a_flip_exits_and_enters_the_other_side_on_the_same_sample() -> None:
