@@ -1,7 +1,7 @@
 """Typed messages on Redis. Producers and consumers both import these; nobody builds dicts by hand.
 
-Channels (DESIGN.md): stream lob:snapshots; pub/sub lob:predictions:<SYMBOL>, lob:jobs:<job_id>,
-lob:models.
+Channels (docs/ARCHITECTURE.md "Redis keys and channels"): stream lob:snapshots; pub/sub
+lob:predictions:<SYMBOL>, lob:jobs:<job_id>, lob:models.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Labels: exactly the two definitions of DESIGN.md ("Labels: exact definitions"). numpy only.
+"""Labels: exactly the two definitions of docs/ARCHITECTURE.md ("Labels: exact definitions").
+numpy only.
 
 Classes: DOWN = 0, NEUTRAL = 1, UP = 2; IGNORE = -1 marks rows that are never trained or scored.
 
@@ -100,7 +101,7 @@ def _first_touch(
 def triple_barrier(
     mid: np.ndarray, *, span: int = 100, k: float = 1.0, h: int = 100, min_return: float = 0.0
 ) -> np.ndarray:
-    """The dynamic triple barrier of DESIGN.md; returns int8 labels (IGNORE where undefined)."""
+    """The dynamic triple barrier of docs/ARCHITECTURE.md; int8 labels (IGNORE where undefined)."""
     mid = np.ascontiguousarray(mid, dtype=np.float64)
     n = mid.shape[0]
     labels = np.full(n, IGNORE, dtype=np.int8)
@@ -139,7 +140,8 @@ def triple_barrier(
 
 
 def smoothed(mid: np.ndarray, *, k: int = 10, alpha: float = 2e-5) -> np.ndarray:
-    """The DeepLOB paper's smoothed mid-price label of DESIGN.md; int8, IGNORE for t > N − 1 − k.
+    """The DeepLOB paper's smoothed mid-price label of docs/ARCHITECTURE.md; int8, IGNORE for
+    t > N − 1 − k.
 
     For k ≤ 256 the k-row mean is summed in row order (bit-identical to a plain loop); longer
     windows use a cumulative sum of mid − m_0 (rounding error far below any sensible alpha).

@@ -1,4 +1,5 @@
-"""Walk-forward cross-validation with purging, exactly as DESIGN.md defines it. numpy only.
+"""Walk-forward cross-validation with purging, exactly as docs/ARCHITECTURE.md defines it
+("Walk-forward cross-validation: exact definition"). numpy only.
 
 A sample is the window of `window` rows ending at row t, with row t's label; it is identified by
 t. Usable samples: t ≥ window − 1 and label ≠ IGNORE. The last `test_fraction` of them (in time

@@ -15,7 +15,7 @@ QUICK_ROWS = 5_000
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    # Labels (DESIGN.md "Labels: exact definitions").
+    # Labels (docs/ARCHITECTURE.md "Labels: exact definitions").
     labels: Literal["triple_barrier", "smoothed"] = "triple_barrier"
     span: int = Field(100, ge=2, le=100_000, description="triple barrier: EWMA volatility span")
     k: float = Field(1.0, gt=0, le=100, description="triple barrier: barrier width in sigmas")

@@ -9,13 +9,14 @@ Each figure sits beside a reference measured in the same run on the same machine
 - reopen time (open the memory-mapped dataset and read a row) vs re-reading the CSV with pandas,
   which is what a project without a dataset store does on every run;
 - triple-barrier labelling (shared.labels, mid included) vs a plain per-row Python loop of the
-  DESIGN.md definition, timed on a slice and scaled to the full length (the slice's labels are
-  checked equal to ours);
+  docs/ARCHITECTURE.md definition, timed on a slice and scaled to the full length (the slice's
+  labels are checked equal to ours);
 - importing Tardis.dev (book_snapshot_25, incremental_book_L2) and Databento (MBP-10, MBO) files
   of the same market (shared.bench.vendor; rows / 40 books, x5 for the one-row-per-book
   formats): input rows (CSV lines or DBN records) per second, each in a child process, beside
   the canonical CSV's rows per second.
-Budgets (DESIGN.md): import <= 20 s at peak RSS <= 2.5 GB, reopen <= 1 s, labels <= 3 s.
+Budgets (docs/ARCHITECTURE.md "Budgets"): import <= 20 s at peak RSS <= 2.5 GB, reopen <= 1 s,
+labels <= 3 s.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _child(code: str, *args: str) -> dict[str, Any]:
 def loop_triple_barrier(
     mid: list[float], *, span: int = 100, k: float = 1.0, h: int = 100, min_return: float = 0.0
 ) -> list[int]:
-    """The DESIGN.md triple barrier as a plain per-row loop: the reference a peer would write."""
+    """The docs/ARCHITECTURE.md triple barrier as a plain per-row loop: what a peer would write."""
     n = len(mid)
     out = [-1] * n
     a = 2.0 / (span + 1)

@@ -15,8 +15,8 @@ robin), and real WebSocket clients in this process.
    p50 and p99 of (client receive time - the producer's send time stamped in the entry).
 3. 1,000 WebSocket clients, each subscribed to one of the 10 symbols: every prediction published
    while they listen must reach every subscriber (counted by seq); p99 latency; gateway RSS.
-Budgets (DESIGN.md): forward p50 <= 1 ms and faster than eager; latency p50 <= 5 ms,
-p99 <= 20 ms; fan-out all delivered with p99 <= 50 ms.
+Budgets (docs/ARCHITECTURE.md "Budgets"): forward p50 <= 1 ms and faster than eager; latency
+p50 <= 5 ms, p99 <= 20 ms; fan-out all delivered with p99 <= 50 ms.
 """
 
 from __future__ import annotations

@@ -15,8 +15,8 @@ synthetic market (shared.data.synth) and the same labelled windows:
   same engine with bf16 off, to show what the layout and pipeline alone give.
 
 The variants run interleaved (a few batches each, round after round) so a neighbour's load
-on the shared machine hits them alike. Budget (DESIGN.md): ≥ 1.5× the reference on CPU at
-batch 128, with ≈ 0 bytes of window memory.
+on the shared machine hits them alike. Budget (docs/ARCHITECTURE.md "Budgets"): ≥ 1.5× the
+reference on CPU at batch 128, with ≈ 0 bytes of window memory.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Readers for the canonical snapshot files of DESIGN.md: CSV (.csv, .csv.gz) and Parquet.
+"""Readers for the canonical snapshot files (docs/ARCHITECTURE.md "Snapshot schema"): CSV
+(.csv, .csv.gz) and Parquet.
 
 Header: `ts,symbol,ask_px_1,ask_sz_1,bid_px_1,bid_sz_1,...,bid_sz_10` (any column order; every
 column required, no others). `ts` is an integer, ns since epoch UTC.

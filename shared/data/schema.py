@@ -1,4 +1,5 @@
-"""The snapshot schema of DESIGN.md: ts, symbol, then per level ask_px, ask_sz, bid_px, bid_sz."""
+"""The snapshot schema (docs/ARCHITECTURE.md "Snapshot schema"): ts, symbol, then per level
+ask_px, ask_sz, bid_px, bid_sz."""
 
 from __future__ import annotations
 

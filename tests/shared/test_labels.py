@@ -1,4 +1,4 @@
-"""Labels against plain-loop references of DESIGN.md's definitions, on synthetic and real data."""
+"""Labels against plain-loop references of docs/ARCHITECTURE.md's definitions, on synthetic and real data."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ from shared.train_config import TrainConfig
 
 
 def ref_triple_barrier(m: list[float], span: int, k: float, h: int, min_return: float) -> list[int]:
-    """DESIGN.md, word for word, one row at a time."""
+    """docs/ARCHITECTURE.md, word for word, one row at a time."""
     n = len(m)
     a = 2.0 / (span + 1)
     v = [0.0] * n
@@ -139,7 +139,7 @@ def test_make_labels_follows_the_config():
 
 
 def test_triple_barrier_labels_3_7m_rows_within_budget():
-    """DESIGN.md budget: 3.7M rows, h = 100, ≤ 3 s (measured ≈ 0.3-0.6 s on the 2-core box)."""
+    """docs/ARCHITECTURE.md budget: 3.7M rows, h = 100, ≤ 3 s (measured ≈ 0.3-0.6 s on the 2-core box)."""
     m = tick_walk(3_700_000, seed=1)
     t0 = time.perf_counter()
     labels = triple_barrier(m, span=100, k=1.0, h=100)

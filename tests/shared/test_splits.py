@@ -1,4 +1,4 @@
-"""Walk-forward split of DESIGN.md: blocks, test holdout, purging, and the size check."""
+"""Walk-forward split of docs/ARCHITECTURE.md: blocks, test holdout, purging, and the size check."""
 
 from __future__ import annotations
 
