@@ -1,4 +1,4 @@
-import { useId, useState, type FormEvent, type ReactNode } from "react";
+import { useId, useState, type CSSProperties, type FormEvent, type ReactNode } from "react";
 import { ApiError, type Schemas } from "../api/client";
 import { rows } from "../ui/format";
 import { Notice } from "../ui/Notice";
@@ -69,6 +69,28 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
         aria-describedby={errors[key] ? `tf-${key}-error` : help ? `tf-${key}-help` : undefined}
       />
     </Field>
+  );
+
+  type Flag = "quick" | "parallel_folds" | "mirror";
+  const check = (key: Flag, label: ReactNode, className = "field span-all", style?: CSSProperties) => (
+    <div className={className} style={style}>
+      <label className="check" htmlFor={`tf-${key}`}>
+        <input
+          id={`tf-${key}`}
+          type="checkbox"
+          checked={values[key]}
+          onChange={(e) => set(key, e.target.checked)}
+          aria-invalid={errors[key] ? true : undefined}
+          aria-describedby={errors[key] ? `tf-${key}-error` : undefined}
+        />
+        <span>{label}</span>
+      </label>
+      {errors[key] && (
+        <span className="error" id={`tf-${key}-error`}>
+          {errors[key]}
+        </span>
+      )}
+    </div>
   );
 
   const choice = <K extends keyof TrainFormValues>(
@@ -144,20 +166,15 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
             <option value="cuda">CUDA GPU</option>
           </select>
         </Field>
-        <div className="field span-2" style={{ justifyContent: "flex-end" }}>
-          <label className="check" htmlFor="tf-quick">
-            <input
-              id="tf-quick"
-              type="checkbox"
-              checked={values.quick}
-              onChange={(e) => set("quick", e.target.checked)}
-            />
-            <span>
-              Quick run{" "}
-              <span className="faint">— 5,000 rows and 1 epoch, to check the pipeline end to end</span>
-            </span>
-          </label>
-        </div>
+        {check(
+          "quick",
+          <>
+            Quick run{" "}
+            <span className="faint">— 5,000 rows and 1 epoch, to check the pipeline end to end</span>
+          </>,
+          "field span-2",
+          { justifyContent: "flex-end" },
+        )}
       </div>
 
       <details className="advanced">
@@ -198,17 +215,7 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
                 <option value="off">Off</option>
               </select>
             </Field>
-            <div className="field span-all">
-              <label className="check" htmlFor="tf-parallel_folds">
-                <input
-                  id="tf-parallel_folds"
-                  type="checkbox"
-                  checked={values.parallel_folds}
-                  onChange={(e) => set("parallel_folds", e.target.checked)}
-                />
-                <span>Train folds in parallel on separate workers</span>
-              </label>
-            </div>
+            {check("parallel_folds", "Train folds in parallel on separate workers")}
           </div>
           <div className="fieldset-title">Inputs, regularisation and promotion</div>
           <div className="form-grid">
@@ -234,24 +241,7 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
               ],
               "a model not promoted stays a candidate you can promote by hand",
             )}
-            <div className="field span-all">
-              <label className="check" htmlFor="tf-mirror">
-                <input
-                  id="tf-mirror"
-                  type="checkbox"
-                  checked={values.mirror}
-                  onChange={(e) => set("mirror", e.target.checked)}
-                  aria-invalid={errors.mirror ? true : undefined}
-                  aria-describedby={errors.mirror ? "tf-mirror-error" : undefined}
-                />
-                <span>Also train on mirrored books (UP and DOWN swap)</span>
-              </label>
-              {errors.mirror && (
-                <span className="error" id="tf-mirror-error">
-                  {errors.mirror}
-                </span>
-              )}
-            </div>
+            {check("mirror", "Also train on mirrored books (UP and DOWN swap)")}
           </div>
           <div className="fieldset-title">
             {values.labels === "triple_barrier" ? "Triple-barrier labels" : "Smoothed mid-price labels"}
