@@ -13,7 +13,8 @@ the rows it sees differ every epoch:
 - `noise`: Gaussian noise of standard deviation `noise` added to the scaled inputs, which blurs
   the fingerprints and leaves the book's shape.
 
-Both act on the batch in place, on its device; evaluation never sees them.
+Both return new tensors on the batch's device (the batch buffer is reused by the next gather);
+evaluation never sees them.
 """
 
 from __future__ import annotations
@@ -35,9 +36,8 @@ SIGN = np.where(np.arange(N_FEATURES) % 2 == 0, -1.0, 1.0)  # prices negate, siz
 
 @dataclass
 class Augment:
-    mirror: bool
     noise: float
-    # The mirror in scaled space: x'[c] = x[SOURCE[c]] * scale[c] + shift[c].
+    # The mirror in scaled space, x'[c] = x[SOURCE[c]] * scale[c] + shift[c]; None: no mirror.
     scale: torch.Tensor | None = None
     shift: torch.Tensor | None = None
 
@@ -48,7 +48,7 @@ class Augment:
         if not mirror and noise <= 0:
             return None
         if not mirror:
-            return cls(False, noise)
+            return cls(noise)
         if scaler.kind != "mid_bps":
             raise ValueError(f"augment mirror needs norm mid_bps, not {scaler.kind!r}")
         # f = x * std + mean;  f'[c] = SIGN[c] * f[SOURCE[c]];  x' = (f' - mean) / std.
@@ -56,15 +56,13 @@ class Augment:
         scale = SIGN * std_src / scaler.std
         shift = (SIGN * mean_src - scaler.mean) / scaler.std
         as_t = {"dtype": torch.float32, "device": device}
-        return cls(True, noise, torch.tensor(scale, **as_t), torch.tensor(shift, **as_t))
+        return cls(noise, torch.tensor(scale, **as_t), torch.tensor(shift, **as_t))
 
     def __call__(
         self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 1, T, 40) inputs and (B,) labels → augmented copies (the batch buffer is reused
-        by the next gather, so nothing is changed in place)."""
-        if self.mirror:
-            assert self.scale is not None and self.shift is not None
+        """(B, 1, T, 40) inputs and (B,) labels → augmented copies."""
+        if self.scale is not None and self.shift is not None:
             flip = torch.rand(y.shape[0], generator=generator, device="cpu") < 0.5
             flip = flip.to(x.device)
             src = torch.as_tensor(SOURCE, device=x.device)
