@@ -38,6 +38,12 @@ class TrainConfig(BaseModel):
     # Optimisation.
     epochs: int = Field(20, ge=1, le=1_000)
     batch_size: int = Field(128, ge=1, le=65_536)
+    # How a training batch is built: independent windows, or segments of windows whose conv work
+    # is shared (shared/ml/segments.py: ~2.5x the samples/s on a CPU, but on some runs a clearly
+    # worse model, so not the default; BENCHMARKS.md, "Segment batching").
+    batching: Literal["windows", "segments"] = Field(
+        "windows", description="training batches: independent windows or shared-conv segments"
+    )
     lr: float = Field(1e-4, gt=0, le=1)
     patience: int = Field(5, ge=1, le=1_000)
     select: Literal["val_loss", "val_f1"] = Field(

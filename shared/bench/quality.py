@@ -197,3 +197,50 @@ def _samples(home: Path, epochs: int) -> list[tuple[str, str, str, str]]:
         out += _rows(name, result)
         out.append((f"{name}: seconds per epoch (median)", f"{per_epoch:.1f} s", "", ""))
     return out
+
+
+# The short run behind `lob bench train`'s windows-against-segments comparison: the demo's size.
+PAIR_ROWS, PAIR_EPOCHS = 20_000, 3
+
+
+def batching_pair(rows: int = PAIR_ROWS, epochs: int = PAIR_EPOCHS) -> list[tuple[str, ...]]:
+    """The same short planted-market run with `batching: windows` and `segments`: best
+    validation macro F1, test macro F1 and seconds per epoch of each (one fold)."""
+    from shared.config import get_settings
+    from shared.data.store import write_dataset
+    from shared.data.synth import PLANTED, synth_market
+    from shared.train_config import TrainConfig
+
+    out: list[tuple[str, ...]] = []
+    f1: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="lob-bench-pair-") as tmp:
+        home = Path(tmp)
+        os.environ["LOB_HOME"] = str(home)
+        get_settings.cache_clear()
+        ts, features = synth_market(rows, seed=SEED, lean=LEAN, market=PLANTED)
+        write_dataset("planted", ts=ts, features=features, symbols=["PLANTED"])
+        for batching in ("windows", "segments"):
+            cfg = TrainConfig(**{**SETTINGS, "folds": 1, "epochs": epochs, "batching": batching})
+            result, per_epoch = _train("planted", cfg, home / "runs" / batching)
+            f1[batching] = result["model"]["f1_macro"]
+            fold = json.loads((home / "runs" / batching / "fold1" / "done.json").read_text())
+            out.append(
+                (
+                    f"short planted run ({rows:,} rows, 1 fold, {epochs} epochs, batch "
+                    f"{SETTINGS['batch_size']}): batching {batching}",
+                    f"test macro F1 {f1[batching]:.4f}",
+                    f"best val macro F1 {fold['best_val_f1']:.4f} (epoch {fold['best_epoch']})",
+                    f"{per_epoch:.1f} s an epoch (median)",
+                )
+            )
+    get_settings.cache_clear()
+    gap = f1["segments"] - f1["windows"]
+    out.append(
+        (
+            "segments against windows, test macro F1",
+            f"{gap:+.4f}",
+            "",
+            f"within 0.01: {'ok' if abs(gap) <= 0.01 or gap > 0 else 'MISSED'}",
+        )
+    )
+    return out

@@ -27,6 +27,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -36,13 +37,17 @@ from shared.bench.report import record
 SEED = 0
 
 
-def _batches_forever(make: Callable[[], Iterator[tuple]]) -> Iterator[tuple]:
+def _batches_forever(make: Callable[[], Iterator[Any]]) -> Iterator[Any]:
     while True:
         yield from make()
 
 
 def run(
-    rows: int = 12_000, batch_size: int = 128, rounds: int = 10, per_round: int = 4
+    rows: int = 12_000,
+    batch_size: int = 128,
+    rounds: int = 10,
+    per_round: int = 4,
+    quality: bool = True,
 ) -> dict[str, float]:
     import torch
     from torch.utils.data import DataLoader, TensorDataset
@@ -53,6 +58,7 @@ def run(
     from shared.ml.losses import FocalLoss, inverse_frequency
     from shared.ml.model import DeepLOB
     from shared.ml.runtime import Stepper, apply_threads, make_model
+    from shared.ml.segments import SEGMENT_STRIDE, SegmentBatches, segment_length
     from shared.ml.windows import WindowBatches, gather, window_view
     from shared.scaler import Scaler
     from shared.splits import usable_samples
@@ -112,7 +118,9 @@ def run(
 
             return step, "reference", default_threads
 
-        def engine_setup(rt, name: str) -> tuple[Callable[[], int], str, int]:
+        def engine_setup(
+            rt, name: str, segments: bool = False
+        ) -> tuple[Callable[[], int], str, int]:
             model = make_model(rt)
             model.load_state_dict(init)
             stepper = Stepper(
@@ -121,27 +129,31 @@ def run(
                 FocalLoss(cfg.gamma, alpha),
                 rt,
             )
-            wb = WindowBatches(
-                features,
-                labels,
-                scaler,
-                batch_size=batch_size,
-                device=rt.device,
-                channels_last=rt.channels_last,
-            )
+            where = {
+                "batch_size": batch_size,
+                "device": rt.device,
+                "channels_last": rt.channels_last,
+            }
+            wb = WindowBatches(features, labels, scaler, **where)
+            sb = SegmentBatches(features, labels, scaler, stride=SEGMENT_STRIDE, **where)
             rng = np.random.default_rng(SEED)
 
-            def epochs() -> Iterator[tuple]:
-                # drop_last like the reference, so every step is a full batch.
-                order = rng.permutation(ends)[: len(ends) // batch_size * batch_size]
-                for b in wb.batches(order):
-                    yield (b,)
+            def epochs() -> Iterator[Any]:
+                # Full batches only, like the reference's drop_last.
+                if segments:
+                    yield from sb.batches(
+                        [b for b in sb.epoch(ends, rng) if len(b) == sb.per_batch]
+                    )
+                else:
+                    yield from wb.batches(
+                        rng.permutation(ends)[: len(ends) // batch_size * batch_size]
+                    )
 
             it = _batches_forever(epochs)
 
             def step() -> int:
-                (b,) = next(it)
-                stepper.train_step(b.x, b.y)
+                b = next(it)
+                stepper.train_step(b.x, b.y, b if segments else None)
                 return b.size
 
             return step, name, rt.threads
@@ -150,6 +162,7 @@ def run(
             ref_setup(),
             engine_setup(runtime, "engine"),
             engine_setup(fp32, "engine fp32"),
+            engine_setup(fp32, "segments fp32", segments=True),
         ]
         rounds_s: dict[str, list[float]] = {name: [] for _, name, _ in variants}
         for step, _, threads in variants:  # warm-up: first-shape kernel selection, allocator
@@ -162,9 +175,8 @@ def run(
                 # it found, torch's default (one per core) for the reference.
                 apply_threads(runtime, threads)
                 t0 = time.perf_counter()
-                for _ in range(per_round):
-                    step()
-                rounds_s[name].append(time.perf_counter() - t0)
+                done = sum(step() for _ in range(per_round))
+                rounds_s[name].append((time.perf_counter() - t0) * per_round * batch_size / done)
         load = os.getloadavg()[0]
 
         # Data pipeline alone (no model): can it ever be the bottleneck?
@@ -190,6 +202,8 @@ def run(
     mean = {name: per * len(ts) / sum(ts) for name, ts in rounds_s.items()}
     ratio = best["engine"] / best["reference"]
     ratio32 = best["engine fp32"] / best["reference"]
+    median = {name: per / float(np.median(ts)) for name, ts in rounds_s.items()}
+    seg_ratio = best["segments fp32"] / best["reference"]
     buffer_mb = batch_size * 100 * 40 * 4 / 1e6
     rt = runtime.describe()
     rows_out = [
@@ -211,6 +225,16 @@ def run(
             f"{best['engine fp32']:,.0f}",
             f"{best['reference']:,.0f}",
             f"{ratio32:.2f}×",
+        ),
+        (
+            f"CPU training samples/s fp32, batch {batch_size}, best round: segment engine "
+            f"(batching segments, {segment_length(batch_size)} windows a segment)",
+            f"{best['segments fp32']:,.0f}",
+            f"{best['reference']:,.0f}",
+            f"≥ 3×: {seg_ratio:.2f}× {'ok' if seg_ratio >= 3 else 'MISSED'} "
+            f"(window engine fp32 {ratio32:.2f}×; median round: segments "
+            f"{median['segments fp32'] / median['reference']:.2f}×, windows "
+            f"{median['engine fp32'] / median['reference']:.2f}×)",
         ),
         (
             f"memory for windows ({len(ends):,} samples)",
@@ -248,6 +272,15 @@ def run(
         f"start), reference {default_threads} (torch default), "
         f"channels_last {rt['channels_last']}, torch {rt['torch']}. " + gpu_note
     )
+    if quality:
+        from shared.bench.quality import PAIR_EPOCHS, PAIR_ROWS, batching_pair
+
+        rows_out += batching_pair()
+        notes += (
+            " Quality rows: the planted market of `lob bench quality` "
+            f"({PAIR_ROWS:,} rows, 1 fold, {PAIR_EPOCHS} epochs, that bench's settings), trained "
+            "once with each batching, scored on the same test rows."
+        )
     record("Training throughput (`lob bench train`)", rows_out, notes)
     return {**{f"{k} samples/s": v for k, v in best.items()}, "ratio": ratio}
 

@@ -68,15 +68,23 @@ def train(
     batch_size: int = typer.Option(128, "--batch-size", min=1),
     rounds: int = typer.Option(10, "--rounds", min=1, help="Interleaved rounds per variant."),
     per_round: int = typer.Option(4, "--per-round", min=1, help="Batches per variant per round."),
+    quality: bool = typer.Option(
+        True,
+        "--quality/--no-quality",
+        help="Also train a short planted-market run with each batching (about 5 minutes).",
+    ),
 ) -> None:
-    """This training engine vs a reference-style loop (materialised windows, shuffled DataLoader,
-    eager fp32), same model and data; samples/s, ratio and window memory to BENCHMARKS.md.
+    """This training engine (window and segment batching) vs a reference-style loop
+    (materialised windows, shuffled DataLoader, eager fp32), same model and data; samples/s,
+    ratios, window memory and the two batchings' macro F1 to BENCHMARKS.md.
 
-    lob bench train --rows 12000
+    lob bench train --rows 12000 --no-quality
     """
     from shared.bench import train as bench_train
 
-    bench_train.run(rows=rows, batch_size=batch_size, rounds=rounds, per_round=per_round)
+    bench_train.run(
+        rows=rows, batch_size=batch_size, rounds=rounds, per_round=per_round, quality=quality
+    )
 
 
 @app.command("quality")

@@ -53,6 +53,13 @@ def train(
     folds: Annotated[int, typer.Option(help="walk-forward folds")] = 5,
     epochs: Annotated[int, typer.Option()] = 20,
     batch_size: Annotated[int, typer.Option()] = 128,
+    batching: Annotated[
+        str,
+        typer.Option(
+            help="windows | segments (conv work of overlapping windows shared: ~2.5x faster, "
+            "less proven; see BENCHMARKS.md)"
+        ),
+    ] = "windows",
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-4,
     patience: Annotated[int, typer.Option(help="early stopping patience (epochs)")] = 5,
     select: Annotated[
@@ -135,6 +142,7 @@ def train(
                 folds=folds,
                 epochs=epochs,
                 batch_size=batch_size,
+                batching=batching,
                 lr=lr,
                 patience=patience,
                 select=select,

@@ -59,17 +59,25 @@ class Augment:
         return cls(noise, torch.tensor(scale, **as_t), torch.tensor(shift, **as_t))
 
     def __call__(
-        self, x: torch.Tensor, y: torch.Tensor, generator: torch.Generator
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        generator: torch.Generator,
+        groups: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 1, T, 40) inputs and (B,) labels → augmented copies."""
+        """(B, 1, T, 40) inputs and their labels → augmented copies.
+
+        `groups[i]`: the input that label i belongs to, where inputs are segments of several
+        windows (shared/ml/segments.py); None: one label per input. A segment mirrors whole.
+        """
         if self.scale is not None and self.shift is not None:
-            flip = torch.rand(y.shape[0], generator=generator, device="cpu") < 0.5
+            flip = torch.rand(x.shape[0], generator=generator, device="cpu") < 0.5
             flip = flip.to(x.device)
             src = torch.as_tensor(SOURCE, device=x.device)
             mirrored = x.index_select(-1, src) * self.scale + self.shift
             x = torch.where(flip[:, None, None, None], mirrored, x)
             swapped = torch.where(y == UP, DOWN, torch.where(y == DOWN, UP, y))
-            y = torch.where(flip, swapped, y)
+            y = torch.where(flip if groups is None else flip[groups], swapped, y)
         if self.noise > 0:
             noise = torch.randn(x.shape, generator=generator, device="cpu").to(x.device)
             x = x + self.noise * noise

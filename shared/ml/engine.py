@@ -66,6 +66,7 @@ from shared.ml.runtime import (
     make_model,
     resolve_runtime,
 )
+from shared.ml.segments import SEGMENT_STRIDE, SegmentBatch, SegmentBatches
 from shared.ml.windows import WindowBatches
 from shared.scaler import Scaler
 from shared.splits import WalkForward, usable_samples, walk_forward
@@ -96,14 +97,28 @@ class Prepared:
 
     def batches(self, scaler: Scaler, batch_size: int) -> WindowBatches:
         """Batches of this data's windows on the runtime's device, in its memory layout."""
-        return WindowBatches(
-            self.features,
-            self.labels,
-            scaler,
-            batch_size=batch_size,
-            device=self.runtime.device,
-            channels_last=self.runtime.channels_last,
-        )
+        return WindowBatches(self.features, self.labels, scaler, **self._placed(batch_size))
+
+    def train_batches(self, scaler: Scaler) -> WindowBatches | SegmentBatches:
+        """Training batches as the job's `batching` setting builds them."""
+        if self.cfg.batching == "windows":
+            return self.batches(scaler, self.cfg.batch_size)
+        return self._segments(scaler, self.cfg.batch_size, SEGMENT_STRIDE)
+
+    def val_batches(self, scaler: Scaler) -> WindowBatches | SegmentBatches:
+        """Validation batches; segments (exact in eval mode) at stride 1 keep the rows' order."""
+        size = max(self.cfg.batch_size, EVAL_BATCH)
+        if self.cfg.batching == "windows":
+            return self.batches(scaler, size)
+        return self._segments(scaler, size, 1)
+
+    def _segments(self, scaler: Scaler, batch_size: int, stride: int) -> SegmentBatches:
+        where = self._placed(batch_size)
+        return SegmentBatches(self.features, self.labels, scaler, stride=stride, **where)
+
+    def _placed(self, batch_size: int) -> dict[str, Any]:
+        rt = self.runtime
+        return {"batch_size": batch_size, "device": rt.device, "channels_last": rt.channels_last}
 
 
 def prepare(cfg: TrainConfig, dataset: str) -> Prepared:
@@ -314,8 +329,8 @@ class _Run:
         self.metrics.drop_after(k, start - 1)
 
         augment = Augment.build(scaler, mirror=cfg.mirror, noise=cfg.noise, device=rt.device)
-        train_b = prep.batches(scaler, cfg.batch_size)
-        val_b = prep.batches(scaler, max(cfg.batch_size, EVAL_BATCH))
+        train_b = prep.train_batches(scaler)
+        val_b = prep.val_batches(scaler)
         self.echo(
             f"Fold {k}/{cfg.folds}: {split.train.size} train, {split.val.size} val samples "
             f"(alpha {', '.join(f'{a:.2f}' for a in alpha)})"
@@ -393,26 +408,36 @@ class _Run:
         k: int,
         epoch: int,
         split: Any,
-        train_b: WindowBatches,
-        val_b: WindowBatches,
+        train_b: WindowBatches | SegmentBatches,
+        val_b: WindowBatches | SegmentBatches,
         stepper: Stepper,
         augment: Augment | None = None,
     ) -> dict[str, Any]:
         cfg = self.cfg
-        order = np.random.default_rng([cfg.seed, k, epoch]).permutation(split.train)
+        rng = np.random.default_rng([cfg.seed, k, epoch])
+        if isinstance(train_b, SegmentBatches):
+            plan = train_b.epoch(split.train, rng)
+            batches, items = len(plan), train_b.batches(plan)
+        else:
+            order = rng.permutation(split.train)
+            batches, items = train_b.num_batches(order.size), train_b.batches(order)
         # Its own stream, so augmentation leaves the order and the model's RNG as they were.
         gen = torch.Generator().manual_seed(fold_seed(cfg.seed, k) * 1_000 + epoch)
-        batches = train_b.num_batches(order.size)
         bar = ProgressBar(self.progress, f"fold {k} epoch {epoch}/{cfg.epochs}", batches)
         loss_sum = torch.zeros((), device=self.prep.runtime.device)
         correct = torch.zeros((), device=self.prep.runtime.device, dtype=torch.int64)
         seen = 0
         t0 = time.perf_counter()
         try:
-            for i, batch in enumerate(train_b.batches(order), start=1):
+            for i, batch in enumerate(items, start=1):
                 self.check_stop(f"fold {k} epoch {epoch} batch {i}")
-                x, y = augment(batch.x, batch.y, gen) if augment else (batch.x, batch.y)
-                ls, c = stepper.train_step(x, y)
+                seg = isinstance(batch, SegmentBatch)
+                x, y = (
+                    augment(batch.x, batch.y, gen, batch.groups if seg else None)
+                    if augment
+                    else (batch.x, batch.y)
+                )
+                ls, c = stepper.train_step(x, y, batch if seg else None)
                 loss_sum += ls
                 correct += c
                 seen += batch.size
@@ -435,7 +460,12 @@ class _Run:
         finally:
             bar.close()
         train_seconds = time.perf_counter() - t0
-        val_loss, pred, true = stepper.predict(val_b.batches(split.val), self.hooks.should_stop)
+        val_items = (
+            val_b.batches(val_b.epoch(split.val, None))
+            if isinstance(val_b, SegmentBatches)
+            else val_b.batches(split.val)
+        )
+        val_loss, pred, true = stepper.predict(val_items, self.hooks.should_stop)
         return {
             "fold": k,
             "epoch": epoch,

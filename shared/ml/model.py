@@ -100,10 +100,24 @@ class DeepLOB(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (B, 1, T, 40) → logits (B, classes)."""
+        return self.head(self.encode(x))
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """The three conv blocks: (B, 1, T, 40) → (B, 32, T-18, 1).
+
+        No padding in time, so output row j depends on input rows j..j+18 only: windows that
+        overlap can share this work (shared/ml/segments.py, services/inference/fastpath.py).
+        """
         x = self.conv1(x)  # (B, 32, T-6, 20)
         x = self.conv2(x)  # (B, 32, T-12, 10)
-        x = self.conv3(x)  # (B, 32, T-18, 1)
-        x = torch.cat((self.inp1(x), self.inp2(x), self.inp3(x)), dim=1)  # (B, 192, T-18, 1)
+        return self.conv3(x)  # (B, 32, T-18, 1)
+
+    def head(self, x: torch.Tensor) -> torch.Tensor:
+        """Inception, LSTM and output layer: (B, 32, T-18, 1) → logits (B, classes)."""
+        return self.tail(torch.cat((self.inp1(x), self.inp2(x), self.inp3(x)), dim=1))
+
+    def tail(self, x: torch.Tensor) -> torch.Tensor:
+        """LSTM and output layer: inception output (B, 192, T-18, 1) → logits (B, classes)."""
         x = x.squeeze(3).transpose(1, 2)  # (B, T-18, 192)
         x, _ = self.lstm(self.drop_lstm(x))  # (B, T-18, 64); zero initial state, as published
         return self.fc1(self.drop_head(x[:, -1, :]))  # (B, classes)

@@ -23,6 +23,7 @@ from shared.errors import BadConfig, Cancelled
 from shared.ml import OMP_PASSIVE
 from shared.ml.losses import FocalLoss
 from shared.ml.model import DeepLOB, DeepLOBConfig
+from shared.ml.segments import SegmentBatch, segment_logits
 from shared.train_config import TrainConfig
 
 
@@ -188,18 +189,29 @@ class Stepper:
             torch.compile(model) if runtime.compile else model  # type: ignore[assignment]
         )
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """→ (summed loss, number correct) as 0-d tensors (no host sync here)."""
+    def train_step(
+        self, x: torch.Tensor, y: torch.Tensor, segment: SegmentBatch | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """→ (summed loss, number correct) as 0-d tensors (no host sync here).
+
+        `segment`: x holds that batch's segments (shared/ml/segments.py), perhaps augmented, and
+        y the labels of its kept windows; None: x holds one window per label.
+        """
         assert self.optimizer is not None, "a Stepper built for evaluation cannot train"
         self.optimizer.zero_grad(set_to_none=True)
         with self.runtime.autocast():
-            logits = self.forward(x)
+            logits = self._logits(x, segment)
         loss = self.loss_fn(logits, y)
         loss.backward()
         self.optimizer.step()
         with torch.no_grad():
             correct = (logits.argmax(1) == y).sum()
         return loss.detach() * y.shape[0], correct
+
+    def _logits(self, x: torch.Tensor, segment: SegmentBatch | None) -> torch.Tensor:
+        if segment is None:
+            return self.forward(x)
+        return segment_logits(self.model, x, segment.length, segment.keep, segment.stride)
 
     def predict(
         self, batches: Iterator[Any], should_stop: Callable[[], bool] | None = None
@@ -221,8 +233,10 @@ class Stepper:
             for batch in batches:
                 if should_stop is not None and should_stop():
                     raise Cancelled("training cancelled during validation")
-                with self.runtime.autocast():
-                    logits = self.forward(batch.x)
+                with self.runtime.autocast():  # segments: exact in eval mode, ~3x faster
+                    logits = self._logits(
+                        batch.x, batch if isinstance(batch, SegmentBatch) else None
+                    )
                 alpha = self.loss_fn.alpha
                 w = (
                     alpha[batch.y]

@@ -103,6 +103,7 @@ def test_the_seed_endpoint_queues_a_job_with_default_settings(
         {"no_such_field": 1},
         {"select": "val_acc"},
         {"norm": "raw"},
+        {"batching": "rows"},
         {"mirror": True, "norm": "zscore"},
         {"noise": -0.1},
     ],

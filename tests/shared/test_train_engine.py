@@ -225,3 +225,41 @@ def test_select_val_f1_keeps_the_epoch_with_the_best_validation_f1(lob_home):
     # and the fold's scaler is the level-free kind, so inference rebuilds the same transform
     saved = json.loads((run_dir / "fold1" / "scaler_params.json").read_text())
     assert saved["kind"] == "mid_bps"
+
+
+@pytest.mark.parametrize("batching", ["segments", "windows"])
+def test_a_run_cancelled_mid_epoch_resumes_to_the_uninterrupted_weights(
+    lob_home, monkeypatch, batching
+):
+    # One thread: the same floating-point order in both runs, so the weights compare exactly.
+    for module in ("shared.ml.runtime", "shared.ml.engine"):
+        monkeypatch.setattr(f"{module}.choose_threads", lambda *a, **k: 1)
+    make_dataset("mid", 450)
+    cfg = TrainConfig(
+        **{**TINY, "folds": 1, "batch_size": 16, "dropout_lstm": 0.3, "batching": batching}
+    )
+    whole = lob_home / "runs" / "whole"
+    run_training(cfg, dataset="mid", run_dir=whole, hooks=Recorder(), progress=False)
+
+    class MidEpoch(Recorder):
+        """Stop at the third progress event of epoch 2: part-way through its batches."""
+
+        def should_stop(self) -> bool:
+            return sum(e.type == "progress" and e.epoch == 2 for e in self.events) >= 3
+
+    # Given a run cancelled part-way through epoch 2
+    cut = lob_home / "runs" / "cut"
+    stopper = MidEpoch()
+    with pytest.raises(Cancelled, match="epoch 2 batch"):
+        run_training(cfg, dataset="mid", run_dir=cut, hooks=stopper, progress=False)
+    progress = [e for e in stopper.of("progress") if e.epoch == 2]
+    assert progress[-1].batch < progress[-1].batches  # it really stopped mid-epoch
+    assert [(r["fold"], r["epoch"]) for r in metrics_lines(cut)] == [(1, 1)]
+
+    # When it resumes, it retrains epoch 2 from its start and ends with the same weights
+    run_training(cfg, dataset="mid", run_dir=cut, hooks=Recorder(), progress=False)
+    assert [(r["fold"], r["epoch"]) for r in metrics_lines(cut)] == [(1, 1), (1, 2)]
+    a = torch.load(whole / "fold1" / "best_deeplob_fold1.pth", weights_only=True)
+    b = torch.load(cut / "fold1" / "best_deeplob_fold1.pth", weights_only=True)
+    assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
+    assert metrics_lines(whole)[1]["train_loss"] == metrics_lines(cut)[1]["train_loss"]

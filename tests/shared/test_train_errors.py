@@ -73,6 +73,8 @@ def test_bad_flag_values(lob_home, run_lob):
     assert_refused(proc, "invalid run id", lob_home)
     proc = run_lob("train", "--dataset", "flags", "--select", "val_acc", "--quick")
     assert_refused(proc, "--select: Input should be 'val_loss' or 'val_f1'", lob_home)
+    proc = run_lob("train", "--dataset", "flags", "--batching", "rows", "--quick")
+    assert_refused(proc, "--batching: Input should be 'windows' or 'segments'", lob_home)
     proc = run_lob("train", "--dataset", "flags", "--mirror", "--norm", "zscore", "--quick")
     assert_refused(proc, "--mirror: Value error, mirror needs norm 'mid_bps'", lob_home)
 
@@ -86,7 +88,9 @@ def test_every_lob_train_flag_defaults_to_the_setting_it_sets() -> None:
 
     fields = TrainConfig.model_fields
     shared_names = [n for n in inspect.signature(train).parameters if n in fields]
-    assert {"norm", "select", "mirror", "noise", "weight_decay", "lr"} <= set(shared_names)
+    assert {"norm", "select", "batching", "mirror", "noise", "weight_decay", "lr"} <= set(
+        shared_names
+    )
     for name in shared_names:
         default = inspect.signature(train).parameters[name].default
         if name in ("amp", "compile", "max_rows", "quick", "promote"):

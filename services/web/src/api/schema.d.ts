@@ -683,6 +683,13 @@ export interface components {
              */
             batch_size: number;
             /**
+             * Batching
+             * @description training batches: independent windows or shared-conv segments
+             * @default windows
+             * @enum {string}
+             */
+            batching: "windows" | "segments";
+            /**
              * Lr
              * @default 0.0001
              */

@@ -23,6 +23,7 @@ describe("buildJobRequest", () => {
     expect(request?.config).toMatchObject({
       norm: "mid_bps",
       select: "val_f1",
+      batching: "windows",
       dropout_lstm: 0,
       dropout_head: 0,
       weight_decay: 0,
@@ -30,6 +31,11 @@ describe("buildJobRequest", () => {
       noise: 0,
       promote: "if_better",
     });
+  });
+
+  it("sends the batching chosen", () => {
+    const { request } = buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc", batching: "segments" });
+    expect(request?.config).toMatchObject({ batching: "segments" });
   });
 
   it("sends mirror and noise", () => {

@@ -9,6 +9,8 @@ export type Tristate = "auto" | "on" | "off";
 export type Norm = "zscore" | "mid_bps";
 /** Early stopping and best-checkpoint criterion. */
 export type Select = "val_loss" | "val_f1";
+/** How training batches are built (shared/ml/segments.py). */
+export type Batching = "windows" | "segments";
 /** When a finished run's model is served (shared/gate.py). */
 export type Promote = "if_better" | "always" | "never";
 
@@ -17,6 +19,7 @@ export interface TrainFormValues {
   labels: LabelKind;
   epochs: string;
   batch_size: string;
+  batching: Batching;
   lr: string;
   device: Device;
   quick: boolean;
@@ -52,6 +55,7 @@ export const DEFAULT_VALUES: TrainFormValues = {
   labels: "triple_barrier",
   epochs: "20",
   batch_size: "128",
+  batching: "windows",
   lr: "0.0001",
   device: "auto",
   quick: false,
@@ -173,6 +177,7 @@ export function buildJobRequest(v: TrainFormValues): { request?: JobRequest; err
     compile: TRISTATE[v.compile],
     norm: v.norm,
     select: v.select,
+    batching: v.batching,
     mirror: v.mirror,
     promote: v.promote,
   };
