@@ -229,7 +229,11 @@ def _write_or_check_config(prep: Prepared, run_dir: Path) -> None:
     path = run_dir / CONFIG
     if path.is_file():
         old = json.loads(path.read_text())
-        if old["settings"] != prep.cfg.model_dump(mode="json"):
+        # Read through TrainConfig: a run started before a setting existed gets its default,
+        # which is what that run did (new settings default to the old behaviour).
+        if TrainConfig(**old["settings"]).model_dump(mode="json") != prep.cfg.model_dump(
+            mode="json"
+        ):
             raise BadConfig(f"run {run_dir.name!r} was started with different settings")
         if old["dataset"]["sha256"] != prep.dataset.sha256:
             raise BadConfig(

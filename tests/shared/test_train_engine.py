@@ -14,7 +14,7 @@ from trainkit import make_dataset
 
 from shared import atomic
 from shared.data.store import open_dataset
-from shared.errors import Cancelled, Conflict
+from shared.errors import BadConfig, Cancelled, Conflict
 from shared.events import JobEvent
 from shared.ml.checkpoint import load_serving_model
 from shared.ml.engine import run_training
@@ -263,3 +263,25 @@ def test_a_run_cancelled_mid_epoch_resumes_to_the_uninterrupted_weights(
     b = torch.load(cut / "fold1" / "best_deeplob_fold1.pth", weights_only=True)
     assert a.keys() == b.keys() and all(torch.equal(a[n], b[n]) for n in a)
     assert metrics_lines(whole)[1]["train_loss"] == metrics_lines(cut)[1]["train_loss"]
+
+
+def test_a_run_started_before_a_setting_existed_still_resumes(lob_home):
+    # Given a run whose config.json predates the `batching` setting (cancelled after an epoch)
+    make_dataset("older", 450)
+    cfg = TrainConfig(**{**TINY, "folds": 1})
+    run_dir = lob_home / "runs" / "older"
+    with pytest.raises(Cancelled):
+        run_training(cfg, dataset="older", run_dir=run_dir, hooks=Recorder(stop_after=1))
+    doc = json.loads((run_dir / "config.json").read_text())
+    del doc["settings"]["batching"]
+    atomic.write_json(run_dir / "config.json", doc)
+
+    # Then resuming it with other settings is still refused
+    other = TrainConfig(**{**TINY, "folds": 1, "lr": 1e-3})
+    with pytest.raises(BadConfig, match="different settings"):
+        run_training(other, dataset="older", run_dir=run_dir)
+
+    # When it is resumed with the settings it was started with, it finishes
+    result = run_training(cfg, dataset="older", run_dir=run_dir, hooks=Recorder())
+    assert result["model"]["samples"] > 0
+    assert [(r["fold"], r["epoch"]) for r in metrics_lines(run_dir)] == [(1, 1), (1, 2)]
