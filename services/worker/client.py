@@ -65,9 +65,33 @@ def sender(url: str | None = None) -> Celery:
     return app
 
 
-def send_run(job_id: str, *, url: str | None = None) -> str:
-    result = sender(url).send_task(TASK_RUN, args=[job_id], queue=QUEUE)
+def send_run(job_id: str, *, url: str | None = None, countdown: float | None = None) -> str:
+    result = sender(url).send_task(TASK_RUN, args=[job_id], queue=QUEUE, countdown=countdown)
     return str(result.id)
+
+
+def send_fold(job_id: str, fold: int, *, countdown: float | None = None) -> None:
+    sender().send_task(TASK_FOLD, args=[job_id, fold], queue=QUEUE, countdown=countdown)
+
+
+def send_finalize(job_id: str) -> None:
+    # As a chord callback, finalize receives the folds' results first; sent alone, none.
+    sender().send_task(TASK_FINALIZE, args=[[], job_id], queue=QUEUE)
+
+
+def send_folds(job_id: str, folds: list[int]) -> int:
+    """Send the folds of a parallel job as a Celery group whose chord callback finalizes the job
+    (at once if no fold is left to run). Returns how many folds were sent."""
+    from celery import chord, signature
+
+    app = sender()
+    header = [signature(TASK_FOLD, args=[job_id, k], queue=QUEUE, app=app) for k in folds]
+    callback = signature(TASK_FINALIZE, args=[job_id], queue=QUEUE, app=app)
+    if header:
+        chord(header, app=app)(callback)
+    else:
+        callback.apply_async(args=[[]])
+    return len(header)
 
 
 def queue_length(url: str | None = None) -> int:

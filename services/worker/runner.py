@@ -1,9 +1,12 @@
 """What a training task does, as plain functions that know nothing of Celery.
 
-run_job:       take the job's lease, train (resuming if the run directory holds resume state),
-               then register fold `folds` as a model version and promote it.
+run_job:       train the whole job (resuming if the run directory holds resume state), then
+               register fold `folds` as a model version and promote it if the gate lets it.
 run_fold:      one fold of a parallel job (config.parallel_folds), under its own lease.
 finalize_job:  after every fold of a parallel job: score on the test set, register, promote.
+
+All three have one shape (`_leased`): load the job, refuse it if it is finished, take the lease,
+run, and map the outcome to a transition of shared/db/jobstate.py.
 """
 
 from __future__ import annotations
@@ -13,21 +16,20 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from services.worker import client
 from services.worker.hooks import JobHooks, Reporter
-from services.worker.lease import Lease, take_fold, take_job
+from services.worker.lease import Lease
 from services.worker.publisher import EventPublisher
 from shared.config import get_settings
-from shared.db import registry
+from shared.db import jobstate, registry
+from shared.db.jobstate import Target
 from shared.db.models import TERMINAL_STATUSES, FoldRun, Job
 from shared.db.session import session_scope
-from shared.errors import Conflict, LobError
-from shared.events import JobEvent
+from shared.errors import Cancelled, Conflict, LobError
 from shared.gate import decide
 from shared.jsonsafe import json_safe
 from shared.train_config import TrainConfig
@@ -47,7 +49,7 @@ def request_handoff() -> None:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # succeeded | failed | cancelled | requeued | lost | skipped | fanned_out | ...
+    status: str  # succeeded | failed | cancelled | requeued | lost | skipped | fanned_out
     detail: str = ""
 
     def as_dict(self) -> dict[str, str]:
@@ -62,150 +64,170 @@ def _error_text(exc: BaseException) -> str:
     return str(exc) if isinstance(exc, LobError) else f"{type(exc).__name__}: {exc}"
 
 
-def _load(job_id: str) -> Job | None:
-    with session_scope() as s:
-        return s.get(Job, job_id)
-
-
-def _cancel_if_queued(job_id: str) -> bool:
-    with session_scope() as s:
-        row = s.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status == "queued", Job.cancel_requested.is_(True))
-            .values(status="cancelled", finished_at=func.now())
-            .returning(Job.id)
-        ).first()
-    return row is not None
-
-
-def _cancelled_exc() -> type[BaseException]:
-    from shared.errors import Cancelled  # added to shared.errors with the engine
-
-    return Cancelled
+def _send(target: Target, countdown: float | None = None) -> None:
+    """Send the task that runs `target` again."""
+    if target.fold is None:
+        client.send_run(target.job_id, countdown=countdown)
+    else:
+        client.send_fold(target.job_id, target.fold, countdown=countdown)
 
 
 class _Run:
-    """The shared machinery of one lease-holding task: lease, events, hooks."""
+    """One lease-holding task: its lease, its events and the engine's hooks."""
 
-    def __init__(self, job_id: str, lease: Lease, report: Reporter | None) -> None:
-        self.job_id = job_id
+    def __init__(
+        self, target: Target, lease: Lease, publisher: EventPublisher, report: Reporter | None
+    ) -> None:
+        self.target = target
+        self.job_id = target.job_id
         self.lease = lease.start()
-        self.publisher = EventPublisher(get_settings().redis_url)
+        self.publish = publisher.publish
         self.hooks = JobHooks(
-            job_id, lease=lease, publisher=self.publisher, handoff=_handoff, report=report
+            self.job_id, lease=lease, publisher=publisher, handoff=_handoff, report=report
         )
 
-    def event(self, type_: str, **fields: Any) -> None:
-        self.publisher.publish(JobEvent(type=type_, job_id=self.job_id, **fields))  # type: ignore[arg-type]
+    def end(self, t: jobstate.Transition, message: str | None = None, **values: object) -> bool:
+        """Give the lease up by `t`; a fold that ends (cancelled or failed) ends its job too."""
+        done = self.lease.release(t, publish=self.publish, message=message, **values)
+        if done and self.target.fold is not None and t in (jobstate.CANCELLED, jobstate.FAILED):
+            jobstate.end_job(
+                self.job_id,
+                t,
+                publish=self.publish,
+                message=message,
+                error=values.get("error"),
+            )
+        return done
 
-    def stopped(self, *, requeue: Callable[[], None]) -> Outcome:
+    def stopped(self) -> Outcome:
         """The engine stopped at a batch boundary: say why, and leave the row right for it."""
-        lease = self.lease
-        if lease.cancel_requested.is_set():
-            if lease.release(status="cancelled", finished_at=func.now()):
-                self.event("cancelled", message="cancelled by request; checkpoints kept")
+        if self.lease.cancel_requested.is_set():
+            if self.end(jobstate.CANCELLED, "cancelled by request; checkpoints kept"):
                 return Outcome("cancelled")
         elif _handoff.is_set():
-            values: dict[str, Any] = {"status": "queued"}
-            if lease.fold is None:
-                values["dispatched_at"] = func.now()
-            if lease.release(**values):
-                requeue()
-                self.event("queued", message="worker shutting down: job requeued")
+            values = {"dispatched_at": func.now()} if self.target.fold is None else {}
+            if self.end(jobstate.REQUEUED, "worker shutting down: job requeued", **values):
+                _send(self.target)
                 return Outcome("requeued")
-        lease.close()
-        log.warning("job %s: lease lost; another worker carries on", self.job_id)
+        self.lease.close()
+        log.warning("%s: lease lost; another worker carries on", self.target)
         return Outcome("lost")
+
+    def busy(self, exc: Conflict) -> Outcome:
+        """The run directory is locked by a process that lost its lease but has not stopped yet
+        (e.g. a frozen worker): try again shortly rather than fail the job."""
+        values = {"dispatched_at": func.now()} if self.target.fold is None else {}
+        if self.end(jobstate.REQUEUED, **values):
+            _send(self.target, countdown=RETRY_BUSY_S)
+        return Outcome("requeued", str(exc))
+
+    def failed(self, exc: Exception) -> Outcome:
+        log.exception("%s failed", self.target)
+        where = "" if self.target.fold is None else f"fold {self.target.fold}: "
+        message = where + _error_text(exc)
+        self.end(jobstate.FAILED, message, error=message)
+        return Outcome("failed", message)
 
     def close(self) -> None:
         self.lease.close()
-        self.publisher.close()
 
 
-def run_job(job_id: str, *, worker: str, report: Reporter | None = None) -> Outcome:
+Work = Callable[[_Run, Job, TrainConfig], Outcome]
+Check = Callable[[Job, EventPublisher], Outcome | None]
+
+
+def _leased(
+    target: Target, worker: str, report: Reporter | None, check: Check, work: Work
+) -> Outcome:
+    """Load, refuse if finished (or if `check` refuses), take the lease, run `work`, and map what
+    it raised to a transition. A whole job's failure is raised again for Celery to see; a fold's
+    is not, so that its chord still reaches finalize (which then finds the job failed)."""
     settings = get_settings()
-    job = _load(job_id)
+    with session_scope() as s:
+        job = s.get(Job, target.job_id)
     if job is None:
         return Outcome("skipped", "no such job")
     if job.status in TERMINAL_STATUSES:
         return Outcome("skipped", f"already {job.status}")
-    if job.cancel_requested and _cancel_if_queued(job_id):
-        return Outcome("cancelled", "cancelled before it started")
-    if not take_job(job_id, worker, settings.lease_ttl_s):
-        return Outcome("skipped", "another worker holds the job, or it was cancelled")
-
-    cfg = TrainConfig.model_validate(job.config)
-    run = _Run(job_id, Lease(job_id, worker, settings.lease_ttl_s), report)
+    publisher = EventPublisher(settings.redis_url)
     try:
+        refused = check(job, publisher)
+        if refused is not None:
+            return refused
+        if not jobstate.take(target, worker, settings.lease_ttl_s):
+            return Outcome("skipped", f"{target} is held by another worker, done or cancelled")
+        cfg = TrainConfig.model_validate(job.config)
+        run = _Run(
+            target,
+            Lease(target.job_id, worker, settings.lease_ttl_s, fold=target.fold),
+            publisher,
+            report,
+        )
         try:
-            if cfg.parallel_folds and cfg.folds > 1:
-                return _fan_out(run, cfg)
-            run_dir = run_dir_of(job_id)
-            # Finished before (a worker died between the manifest and the row): just record it.
-            if not (run_dir / "manifest.json").is_file():
-                from shared.ml.engine import run_training
-
-                run_training(cfg, dataset=job.dataset, run_dir=run_dir, hooks=run.hooks)
-        except _cancelled_exc():
-            return run.stopped(requeue=lambda: client.send_run(job_id))
+            return work(run, job, cfg)
+        except Cancelled:
+            return run.stopped()
         except Conflict as exc:
-            # The run directory is locked by a process that lost its lease but has not stopped
-            # yet (e.g. a frozen worker): try again shortly rather than fail the job.
-            if run.lease.release(status="queued", dispatched_at=func.now()):
-                client.sender().send_task(
-                    client.TASK_RUN, args=[job_id], queue=client.QUEUE, countdown=RETRY_BUSY_S
-                )
-            return Outcome("requeued", str(exc))
-        except Exception as exc:  # task boundary: record on the job row, then let Celery see it
-            _fail(run, exc)
-            raise
-        return _succeed(run, cfg)
+            return run.busy(exc)
+        except Exception as exc:  # task boundary: record it on the row with the reason
+            outcome = run.failed(exc)
+            if target.fold is None:
+                raise
+            return outcome
+        finally:
+            run.close()
     finally:
-        run.close()
+        publisher.close()
 
 
-def _fail(run: _Run, exc: BaseException) -> None:
-    log.exception("job %s failed", run.job_id)
-    message = _error_text(exc)
-    if run.lease.release(status="failed", finished_at=func.now(), error=message):
-        run.event("failed", message=message)
+def run_job(job_id: str, *, worker: str, report: Reporter | None = None) -> Outcome:
+    def check(job: Job, publisher: EventPublisher) -> Outcome | None:
+        if job.cancel_requested and jobstate.cancel_queued(job_id, publisher.publish):
+            return Outcome("cancelled", "cancelled before it started")
+        return None
+
+    def work(run: _Run, job: Job, cfg: TrainConfig) -> Outcome:
+        if cfg.parallel_folds and cfg.folds > 1:
+            return _fan_out(run, cfg)
+        run_dir = run_dir_of(job_id)
+        # Finished before (a worker died between the manifest and the row): just record it.
+        if not (run_dir / "manifest.json").is_file():
+            from shared.ml.engine import run_training
+
+            run_training(cfg, dataset=job.dataset, run_dir=run_dir, hooks=run.hooks)
+        return _succeed(run, cfg, jobstate.SUCCEEDED)
+
+    return _leased(Target(job_id), worker, report, check, work)
 
 
-def _succeed(run: _Run, cfg: TrainConfig) -> Outcome:
+def _succeed(run: _Run, cfg: TrainConfig, t: jobstate.Transition) -> Outcome:
     """Register the serving fold (the last one: it trained on the most data) and promote it if
-    the promotion gate lets it (shared/gate.py); otherwise it stays a candidate."""
+    the promotion gate lets it (shared/gate.py); otherwise it stays a candidate. A bad manifest
+    raises, and the job fails with the reason."""
     settings = get_settings()
     run_dir = run_dir_of(run.job_id)
     result = registry.read_result(run_dir) or {}
     fold = int(result.get("fold", cfg.folds))
     gate = decide(result, cfg.promote)
-    try:
+    with session_scope() as s:
+        job = s.get(Job, run.job_id)
+        assert job is not None
+        version_id = registry.register_version(s, job, run_dir, fold, gate=gate).id
+    if gate.promote:
         with session_scope() as s:
-            job = s.get(Job, run.job_id)
-            assert job is not None
-            version = registry.register_version(s, job, run_dir, fold, gate=gate)
-            version_id = version.id
-        if gate.promote:
-            with session_scope() as s:
-                registry.promote(
-                    s, version_id, home=settings.lob_home, redis_url=settings.redis_url
-                )
-    except Exception as exc:  # a bad manifest fails the job with the reason
-        _fail(run, exc)
-        raise
+            registry.promote(s, version_id, home=settings.lob_home, redis_url=settings.redis_url)
     done = run.lease.release(
-        status="succeeded", finished_at=func.now(), result=json_safe(result), batch=None
+        t,
+        publish=run.publish,
+        metrics=json_safe(registry.test_metrics_of(result)),
+        message=(
+            f"model version {version_id} promoted"
+            if gate.promote
+            else f"model version {version_id} registered as a candidate: {gate.reason}"
+        ),
+        result=json_safe(result),
+        batch=None,
     )
-    if done:
-        run.event(
-            "succeeded",
-            metrics=json_safe(registry.test_metrics_of(result)),
-            message=(
-                f"model version {version_id} promoted"
-                if gate.promote
-                else f"model version {version_id} registered as a candidate: {gate.reason}"
-            ),
-        )
     return Outcome("succeeded" if done else "lost", f"model version {version_id}")
 
 
@@ -214,8 +236,6 @@ def _succeed(run: _Run, cfg: TrainConfig) -> Outcome:
 
 def _fan_out(run: _Run, cfg: TrainConfig) -> Outcome:
     """Start the folds as a Celery group with a chord callback that finalizes the job."""
-    from celery import chord, signature
-
     with session_scope() as s:
         s.execute(
             insert(FoldRun)
@@ -223,46 +243,34 @@ def _fan_out(run: _Run, cfg: TrainConfig) -> Outcome:
             .on_conflict_do_nothing()
         )
         todo = s.scalars(
-            select(FoldRun.fold).where(FoldRun.job_id == run.job_id, FoldRun.status != "succeeded")
+            select(FoldRun.fold).where(
+                FoldRun.job_id == run.job_id, FoldRun.status != jobstate.FOLD_FINISHED.target
+            )
         ).all()
-    app = client.sender()
-    header = [
-        signature(client.TASK_FOLD, args=[run.job_id, k], queue=client.QUEUE, app=app) for k in todo
-    ]
-    callback = signature(client.TASK_FINALIZE, args=[run.job_id], queue=client.QUEUE, app=app)
-    if header:
-        chord(header, app=app)(callback)
-    else:
-        callback.apply_async(args=[[]])
+    sent = client.send_folds(run.job_id, list(todo))
     # The job stays `running` but nobody holds its lease while the folds run under theirs.
-    run.lease.release(folds=cfg.folds)
-    run.event("started", folds=cfg.folds, message=f"{len(header)} folds started in parallel")
+    run.lease.release(
+        jobstate.FANNED_OUT,
+        publish=run.publish,
+        message=f"{sent} folds started in parallel",
+        folds=cfg.folds,
+    )
     return Outcome("fanned_out", f"folds {list(todo)}")
 
 
 def run_fold(job_id: str, fold: int, *, worker: str, report: Reporter | None = None) -> Outcome:
-    settings = get_settings()
-    job = _load(job_id)
-    if job is None or job.status in TERMINAL_STATUSES:
-        return Outcome("skipped", "job finished or missing")
-    if job.cancel_requested:
-        with session_scope() as s:
-            done = s.execute(
-                update(Job)
-                .where(Job.id == job_id, Job.status.not_in(TERMINAL_STATUSES))
-                .values(status="cancelled", finished_at=func.now())
-                .returning(Job.id)
-            ).first()
-        if done is not None:
-            EventPublisher(settings.redis_url).publish(
-                JobEvent(type="cancelled", job_id=job_id, message="cancelled by request")
+    def check(job: Job, publisher: EventPublisher) -> Outcome | None:
+        if job.cancel_requested:
+            jobstate.end_job(
+                job_id,
+                jobstate.CANCELLED,
+                publish=publisher.publish,
+                message="cancelled by request",
             )
-        return Outcome("cancelled", "cancelled before this fold started")
-    if not take_fold(job_id, fold, worker, settings.lease_ttl_s):
-        return Outcome("skipped", f"fold {fold} done or held by another worker")
-    cfg = TrainConfig.model_validate(job.config)
-    run = _Run(job_id, Lease(job_id, worker, settings.lease_ttl_s, fold=fold), report)
-    try:
+            return Outcome("cancelled", "cancelled before this fold started")
+        return None
+
+    def work(run: _Run, job: Job, cfg: TrainConfig) -> Outcome:
         from shared.ml.engine import run_training
 
         run_training(
@@ -273,70 +281,32 @@ def run_fold(job_id: str, fold: int, *, worker: str, report: Reporter | None = N
             only_folds=[fold],
             finalize=False,
         )
-    except _cancelled_exc():
-        if run.lease.cancel_requested.is_set():
-            run.lease.release(status="cancelled", finished_at=func.now())
-            _finish_parallel_job(job_id, "cancelled", None, run)
-            return Outcome("cancelled")
-        return run.stopped(requeue=lambda: _send_fold(job_id, fold))
-    except Conflict as exc:  # the fold's directory is still held by a stopping process
-        if run.lease.release(status="queued"):
-            client.sender().send_task(
-                client.TASK_FOLD, args=[job_id, fold], queue=client.QUEUE, countdown=RETRY_BUSY_S
-            )
-        return Outcome("requeued", str(exc))
-    except Exception as exc:  # task boundary: the fold and its job fail with the reason
-        log.exception("job %s fold %d failed", job_id, fold)
-        message = f"fold {fold}: {_error_text(exc)}"
-        run.lease.release(status="failed", finished_at=func.now(), error=message)
-        _finish_parallel_job(job_id, "failed", message, run)
-        return Outcome("failed", message)
-    finally:
-        run.close()
-    run.lease.release(status="succeeded", finished_at=func.now())
-    return Outcome("succeeded", f"fold {fold}")
+        run.end(jobstate.FOLD_FINISHED)
+        return Outcome("succeeded", f"fold {fold}")
 
-
-def _send_fold(job_id: str, fold: int) -> None:
-    client.sender().send_task(client.TASK_FOLD, args=[job_id, fold], queue=client.QUEUE)
-
-
-def _finish_parallel_job(job_id: str, status: str, error: str | None, run: _Run) -> None:
-    with session_scope() as s:
-        row = s.execute(
-            update(Job)
-            .where(Job.id == job_id, Job.status.in_(("queued", "running")))
-            .values(status=status, finished_at=func.now(), error=error)
-            .returning(Job.id)
-        ).first()
-    if row is not None:
-        run.event(status, message=error or "cancelled by request; checkpoints kept")
+    return _leased(Target(job_id, fold), worker, report, check, work)
 
 
 def finalize_job(job_id: str, *, worker: str, report: Reporter | None = None) -> Outcome:
-    settings = get_settings()
-    job = _load(job_id)
-    if job is None or job.status in TERMINAL_STATUSES:
-        return Outcome("skipped", "job finished or missing")
-    with session_scope() as s:
-        folds = {
-            fr.fold: fr.status for fr in s.scalars(select(FoldRun).where(FoldRun.job_id == job_id))
-        }
-    cfg = TrainConfig.model_validate(job.config)
-    if len(folds) < cfg.folds or any(st != "succeeded" for st in folds.values()):
-        return Outcome("skipped", f"folds not all done: {folds}")
-    if not take_job(job_id, worker, settings.lease_ttl_s):
-        return Outcome("skipped", "another worker is finalizing")
-    run = _Run(job_id, Lease(job_id, worker, settings.lease_ttl_s), report)
-    try:
-        try:
-            if not (run_dir_of(job_id) / "manifest.json").is_file():
-                from shared.ml.engine import finalize_run
+    def check(job: Job, publisher: EventPublisher) -> Outcome | None:
+        with session_scope() as s:
+            folds = dict(
+                s.execute(
+                    select(FoldRun.fold, FoldRun.status).where(FoldRun.job_id == job_id)
+                ).all()
+            )
+        cfg = TrainConfig.model_validate(job.config)
+        if len(folds) < cfg.folds or any(
+            st != jobstate.FOLD_FINISHED.target for st in folds.values()
+        ):
+            return Outcome("skipped", f"folds not all done: {folds}")
+        return None
 
-                finalize_run(run_dir_of(job_id))
-        except Exception as exc:  # task boundary
-            _fail(run, exc)
-            raise
-        return _succeed(run, cfg)
-    finally:
-        run.close()
+    def work(run: _Run, job: Job, cfg: TrainConfig) -> Outcome:
+        if not (run_dir_of(job_id) / "manifest.json").is_file():
+            from shared.ml.engine import finalize_run
+
+            finalize_run(run_dir_of(job_id))
+        return _succeed(run, cfg, jobstate.FINALISED)
+
+    return _leased(Target(job_id), worker, report, check, work)

@@ -12,13 +12,13 @@ import os
 from typing import Any
 
 from celery import Task
-from sqlalchemy import func, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from services.worker import runner
 from services.worker.app import app
-from shared.db.models import Job
-from shared.db.session import session_scope
+from services.worker.publisher import EventPublisher
+from shared.config import get_settings
+from shared.db import jobstate
 
 log = logging.getLogger(__name__)
 
@@ -42,20 +42,23 @@ class JobTask(Task):
         job_id = args[0] if args else kwargs.get("job_id")
         if not job_id:
             return
+        publisher = EventPublisher(get_settings().redis_url)
         try:
-            with session_scope() as s:
-                # Only a job nobody holds: the runner has already recorded failures under a lease.
-                s.execute(
-                    update(Job)
-                    .where(Job.id == job_id, Job.status == "queued", Job.worker.is_(None))
-                    .values(
-                        status="failed",
-                        finished_at=func.now(),
-                        error=f"{type(exc).__name__}: {exc}",
-                    )
-                )
+            # Only a queued job nobody holds: the runner has recorded failures under a lease, and
+            # a parallel job (running, unheld) is ended by its folds' own outcome.
+            jobstate.end_job(
+                job_id,
+                jobstate.FAILED,
+                publish=publisher.publish,
+                states=("queued",),
+                unheld=True,
+                message=f"{type(exc).__name__}: {exc}",
+                error=f"{type(exc).__name__}: {exc}",
+            )
         except SQLAlchemyError:
             log.exception("job %s: could not record the failure", job_id)
+        finally:
+            publisher.close()
 
 
 @app.task(name="training.run", bind=True, base=JobTask)

@@ -292,12 +292,14 @@ def run(
                 # The closed-loop POSTs left thousands of queued jobs: cancel them first.
                 import sqlalchemy as sa
 
+                from shared.db import jobstate
+                from shared.db.models import Job
+
                 engine = sa.create_engine(db_url)
                 with engine.begin() as conn:
                     conn.execute(
-                        sa.text(
-                            "UPDATE jobs SET status='cancelled', cancel_requested=true "
-                            "WHERE status='queued'"
+                        jobstate.statement(
+                            jobstate.CANCELLED, Job, states=("queued",), cancel_requested=True
                         )
                     )
                 engine.dispose()

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from shared import atomic, run_layout
+from shared.db import jobstate
 from shared.db.models import Job, ModelVersion, utcnow
 from shared.errors import Conflict, NotFound
 from shared.events import MODELS_CHANNEL, ModelPromoted
@@ -128,7 +129,7 @@ def register_run(session: Session, run_dir: Path) -> ModelVersion:
         finished = result.get("finished_at")
         job = Job(
             id=run_dir.name,
-            status="succeeded",
+            status=jobstate.SUCCEEDED.target,
             dataset=str(result.get("dataset", "")),
             config=json_safe(settings),
             result=json_safe(result),

@@ -94,8 +94,8 @@ def test_cancelling_a_running_job_stops_it_at_a_batch_boundary_and_keeps_checkpo
 def test_of_many_simultaneous_takers_exactly_one_gets_the_lease(
     stack: Stack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from services.worker.lease import take_job
     from shared.config import get_settings
+    from shared.db.jobstate import Target, take
 
     # Given a queued job (no worker is running) and eight would-be holders at a barrier
     job_id = stack.submit()
@@ -106,7 +106,7 @@ def test_of_many_simultaneous_takers_exactly_one_gets_the_lease(
 
     def grab(i: int) -> None:
         barrier.wait()
-        if take_job(job_id, f"racer-{i}", ttl=30):
+        if take(Target(job_id), f"racer-{i}", ttl=30):
             wins.append(f"racer-{i}")
 
     try:
@@ -118,7 +118,7 @@ def test_of_many_simultaneous_takers_exactly_one_gets_the_lease(
         # Then exactly one holds it, and nobody else can take it while its lease is valid
         assert len(wins) == 1, wins
         assert stack.row(job_id)["worker"] == wins[0]
-        assert not take_job(job_id, "late", ttl=30)
+        assert not take(Target(job_id), "late", ttl=30)
     finally:
         with stack.engine.begin() as conn:
             conn.execute(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Query, status
 
-from services.api.deps import AuthDep, ConnDep, JobDep, SessionDep, SettingsDep
+from services.api.deps import AuthDep, ConnDep, JobDep, RedisDep, SessionDep, SettingsDep
 from services.api.errors import documented
 from services.api.jobs import service
 from services.api.jobs.schemas import JobCreate, JobDetail, JobOut, JobPage, SeedTrainIn
@@ -62,7 +62,7 @@ async def get_job(job: JobDep, session: SessionDep, settings: SettingsDep) -> Jo
 @router.post(
     "/api/jobs/{job_id}/cancel", response_model=JobOut, status_code=status.HTTP_202_ACCEPTED
 )
-async def cancel_job(_auth: AuthDep, job: JobDep, session: SessionDep) -> JobOut:
+async def cancel_job(_auth: AuthDep, job: JobDep, session: SessionDep, redis: RedisDep) -> JobOut:
     """Cancel: a queued job never starts; a running one stops at its next batch boundary."""
-    out, _ = await service.cancel(session=session, job=job)
+    out, _ = await service.cancel(session=session, job=job, redis=redis)
     return out

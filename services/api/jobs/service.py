@@ -8,6 +8,8 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -18,6 +20,7 @@ from services.api.jobs.schemas import JobDetail, JobOut, MetricRow, Progress
 from services.api.system.metrics import JOBS_SUBMITTED
 from services.worker import client
 from shared.data.store import dataset_dir, list_datasets
+from shared.db import jobstate
 from shared.db.models import (
     TERMINAL_STATUSES,
     Dataset,
@@ -29,6 +32,7 @@ from shared.db.models import (
 )
 from shared.db.registry import read_result
 from shared.errors import Conflict
+from shared.events import job_channel
 from shared.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -145,7 +149,7 @@ async def submit(
     now = utcnow()
     values: dict[str, Any] = {
         "id": new_job_id(),
-        "status": "queued",
+        "status": jobstate.SUBMITTED.target,
         "dataset": dataset,
         "dataset_id": dataset_id,
         "config": config.model_dump(mode="json"),
@@ -230,25 +234,22 @@ async def detail(*, session: AsyncSession, job: Job, home: Path) -> JobDetail:
     )
 
 
-async def cancel(*, session: AsyncSession, job: Job) -> tuple[JobOut, bool]:
+async def cancel(*, session: AsyncSession, job: Job, redis: aioredis.Redis) -> tuple[JobOut, bool]:
     """Queued: cancelled now, it never starts. Running: flagged; its worker stops at the next batch.
 
     Returns the job and whether it is already cancelled (False: the worker will stop it).
     """
     if job.status in TERMINAL_STATUSES:
         raise Conflict(f"job {job.id} is already {job.status}")
-    queued = await session.scalar(
-        update(Job)
-        .where(Job.id == job.id, Job.status == "queued")
-        .values(status="cancelled", cancel_requested=True, finished_at=func.now())
-        .returning(Job.id)
-    )
-    if queued is None:
-        await session.execute(
-            update(Job)
-            .where(Job.id == job.id, Job.status.not_in(TERMINAL_STATUSES))
-            .values(cancel_requested=True)
-        )
+    cancelled = await session.scalar(jobstate.cancel_now(job.id).returning(Job.id))
+    if cancelled is None:
+        await session.execute(jobstate.request_cancel(job.id))
     await session.commit()
+    if cancelled is not None:
+        ev = jobstate.event(jobstate.CANCELLED, job.id, message="cancelled before it started")
+        try:  # best effort, as every job event: the row is the record
+            await redis.publish(job_channel(job.id), ev.model_dump_json())
+        except RedisError as exc:
+            log.warning("job %s: cancelled, but its event was not published: %s", job.id, exc)
     await session.refresh(job)
     return job_out(job), job.status == "cancelled"
