@@ -10,6 +10,7 @@ import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
+from pydantic.json_schema import models_json_schema
 
 SNAPSHOT_STREAM = "lob:snapshots"
 MODELS_CHANNEL = "lob:models"
@@ -30,14 +31,21 @@ JobEventType = Literal[
 
 
 class JobEvent(BaseModel):
+    """The engine's own account, as it happens. Where a run stands, in one convention, is the
+    gateway's Progress (GET /api/jobs/{id}); services/worker/hooks.py turns events into it."""
+
     type: JobEventType
     job_id: str
     ts: float = Field(default_factory=time.time)
-    fold: int | None = None
+    fold: int | None = Field(None, description="1-based")
     folds: int | None = None
-    epoch: int | None = None
+    epoch: int | None = Field(
+        None,
+        description="1-based: the epoch under way (progress), the one just finished (epoch), "
+        "the epochs the fold ran (fold_done)",
+    )
     epochs: int | None = None
-    batch: int | None = None
+    batch: int | None = Field(None, description="progress: batches done in the epoch under way")
     batches: int | None = None
     metrics: dict[str, Any] | None = None
     message: str | None = None
@@ -82,3 +90,19 @@ class Prediction(BaseModel):
     warmup_have: int | None = None
     warmup_need: int | None = None
     book: Book | None = None
+
+
+# What the gateway's WebSocket relays to browsers, as it is published here.
+WIRE_MESSAGES: tuple[type[BaseModel], ...] = (JobEvent, ModelPromoted, Prediction)
+
+
+def json_schemas(
+    models: tuple[type[BaseModel], ...] = WIRE_MESSAGES,
+    ref_template: str = "#/components/schemas/{model}",
+) -> dict[str, Any]:
+    """JSON schemas of `models` and the models they hold, by name, as sent (serialization mode).
+
+    The gateway adds them to its OpenAPI components, from which the web UI's types are generated.
+    """
+    _, top = models_json_schema([(m, "serialization") for m in models], ref_template=ref_template)
+    return dict(top.get("$defs", {}))

@@ -8,10 +8,13 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import redis.asyncio as aioredis
 from fastapi import FastAPI
+from fastapi.encoders import jsonable_encoder
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.models import OpenAPI
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -22,6 +25,7 @@ from services.api.datasets.router import router as datasets_router
 from services.api.jobs.router import router as jobs_router
 from services.api.live import relay_lifespan
 from services.api.live import router as live_router
+from services.api.live.schemas import ErrorMessage, Pong, Subscribed
 from services.api.models.router import router as models_router
 from services.api.session.router import router as session_router
 from services.api.session.service import SignInLimiter
@@ -31,6 +35,7 @@ from services.api.system.router import router as system_router
 from shared.config import Settings, get_settings
 from shared.db.session import make_async_engine, make_async_sessionmaker
 from shared.errors import BadConfig
+from shared.events import WIRE_MESSAGES, json_schemas
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +70,29 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await engine.dispose()
 
 
+def _document_messages(app: FastAPI) -> None:
+    """Add the WebSocket's messages to the OpenAPI components. No route returns them, but the web
+    UI's types are generated from this document (services/web/scripts/gen-api.mjs)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            document = build()
+            schemas = document.setdefault("components", {}).setdefault("schemas", {})
+            messages = json_schemas((*WIRE_MESSAGES, Subscribed, Pong, ErrorMessage))
+            for name, schema in messages.items():
+                if schemas.setdefault(name, schema) != schema:
+                    raise RuntimeError(f"two different OpenAPI schemas are named {name!r}")
+            # Encoded as FastAPI encodes its own part (no "default": null), so a message's
+            # optional fields read like a response's in the generated types.
+            app.openapi_schema = jsonable_encoder(
+                OpenAPI(**document), by_alias=True, exclude_none=True
+            )
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     app = FastAPI(
@@ -96,4 +124,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router)
     web.install(app)  # last: its catch-all must not shadow the API
+    _document_messages(app)
     return app

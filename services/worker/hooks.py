@@ -78,12 +78,17 @@ class JobHooks:
 
     # ---------------------------------------------------------------------------------------------
     def _track(self, event: JobEvent) -> dict[str, Any]:
-        """Update the run's position (see lease.Progress for what each number means)."""
+        """Update the run's position (lease.Progress) and return it as the jobs row's columns.
+
+        The one place the engine's 1-based epoch becomes a count of finished epochs: a progress
+        event names the epoch under way, an epoch event the one just finished. The gateway's
+        Progress (services/api/jobs) reads the columns as they are, and the UI shows that.
+        """
         p = self.lease.progress
         if event.fold is not None:
             p.fold = event.fold
         if event.type == "progress":
-            p.epoch = (event.epoch or 1) - 1
+            p.epoch = (event.epoch or 1) - 1  # the epoch under way is not finished yet
             p.batch, p.batches = event.batch, event.batches
         elif event.type == "epoch":
             p.epoch, p.batch = event.epoch, 0

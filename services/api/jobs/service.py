@@ -87,6 +87,8 @@ def newest_dataset(home: Path) -> str:
 
 
 def progress_of(job: Any) -> Progress:
+    """The run's position as the jobs row holds it (services/worker/hooks.py writes it), with
+    the share done and the line the UI shows: the UI derives nothing from these numbers."""
     p = Progress(
         fold=job.fold,
         folds=job.folds,
@@ -98,12 +100,31 @@ def progress_of(job: Any) -> Progress:
     if job.status == "succeeded":
         p.fraction = 1.0
     elif job.folds and job.epochs and job.fold:
-        # Epoch indices as the engine reports them: 1-based, and `epoch` is the last one finished
-        # unless a batch position inside the next one is known.
-        done_epochs = (job.fold - 1) * job.epochs + (job.epoch or 0)
-        within = (job.batch / job.batches) if job.batch and job.batches else 0.0
-        p.fraction = max(0.0, min(1.0, (done_epochs + within) / (job.folds * job.epochs)))
+        # Walk-forward folds run in order, so every fold before `fold` is whole (one that stopped
+        # early too); this one has `epoch` epochs finished and `batch` batches of the next.
+        within = min(1.0, job.batch / job.batches) if job.batch and job.batches else 0.0
+        this_fold = min(1.0, ((job.epoch or 0) + within) / job.epochs)
+        p.fraction = max(0.0, min(1.0, (job.fold - 1 + this_fold) / job.folds))
+    p.label = _progress_label(job.status, p)
     return p
+
+
+def _progress_label(status: str, p: Progress) -> str:
+    """Where the run is, in words: "Fold 2 of 5 · epoch 3 of 20" (the epoch under way)."""
+    if status == "queued":
+        return "Queued: waiting for a worker"
+    if status == "succeeded":
+        return "Complete"
+    where = None
+    if p.fold is not None:
+        where = f"fold {p.fold} of {p.folds or '?'}"
+        if p.epochs:
+            # The epoch under way, 1-based; the last one once the fold has finished them all.
+            where += f" · epoch {min((p.epoch or 0) + 1, p.epochs)} of {p.epochs}"
+    if status in ("failed", "cancelled"):
+        verb = status.capitalize()
+        return f"{verb} at {where}" if where else f"{verb} before training started"
+    return where[0].upper() + where[1:] if where else "Waiting for the worker"
 
 
 def job_out(job: Any, model_version_id: int | None = None) -> JobOut:
@@ -112,7 +133,7 @@ def job_out(job: Any, model_version_id: int | None = None) -> JobOut:
         id=job.id,
         status=job.status,  # type: ignore[arg-type]
         dataset=job.dataset,
-        config=job.config,
+        config=TrainConfig.model_validate(job.config),
         progress=progress_of(job),
         error=job.error,
         created_at=job.created_at,

@@ -287,6 +287,102 @@ export interface components {
             /** Inference Error */
             inference_error?: string | null;
         };
+        /** Backtest */
+        Backtest: {
+            /** Fee Bps */
+            fee_bps?: number | null;
+            /** Horizon */
+            horizon?: number | null;
+            /** Entries */
+            entries?: {
+                [key: string]: components["schemas"]["BacktestEntry"] | null;
+            } | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** BacktestEntry */
+        BacktestEntry: {
+            /**
+             * Theta
+             * @description threshold chosen on validation; null when none traded there
+             */
+            theta?: number | null;
+            /** No Trades */
+            no_trades?: boolean | null;
+            test?: components["schemas"]["BacktestTest"] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** BacktestTest */
+        BacktestTest: {
+            /** Trades */
+            trades?: number | null;
+            /** Hit Rate */
+            hit_rate?: number | null;
+            /** Mean Net Bps */
+            mean_net_bps?: number | null;
+            /** Total Net Bps */
+            total_net_bps?: number | null;
+            /** Sharpe */
+            sharpe?: number | null;
+            /** Max Drawdown Bps */
+            max_drawdown_bps?: number | null;
+            /** Turnover */
+            turnover?: number | null;
+            /** Long */
+            long?: number | null;
+            /** Short */
+            short?: number | null;
+            /** @description the same trades at zero cost */
+            gross?: components["schemas"]["TradeFigures"] | null;
+            /**
+             * Equity
+             * @description cumulative net bps after each trade, thinned to at most 200 points
+             */
+            equity?: number[] | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** BaselineScores */
+        BaselineScores: {
+            /** Accuracy */
+            accuracy?: number | null;
+            /** F1 Macro */
+            f1_macro?: number | null;
+            /** F1 Weighted */
+            f1_weighted?: number | null;
+            /** F1 Per Class */
+            f1_per_class?: number[] | null;
+            /** Support */
+            support?: number[] | null;
+            /** Confusion */
+            confusion?: number[][] | null;
+            /** Samples */
+            samples?: number | null;
+            /** Mcc */
+            mcc?: number | null;
+            /** Loss */
+            loss?: number | null;
+            /** Class */
+            class?: string | null;
+            /** Class Weight */
+            class_weight?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** Calibration */
+        Calibration: {
+            /** Log Loss */
+            log_loss?: number | null;
+            /** Brier */
+            brier?: number | null;
+            /** Reliability */
+            reliability?: components["schemas"]["ReliabilityBin"][] | null;
+            /** Ece */
+            ece?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * ConfigOut
          * @description What the web UI needs to know about this deployment.
@@ -332,6 +428,44 @@ export interface components {
             /** Code */
             code: string;
         };
+        /**
+         * FoldSummary
+         * @description A fold's done.json.
+         */
+        FoldSummary: {
+            /** Fold */
+            fold: number;
+            /** Train */
+            train?: number | null;
+            /** Val */
+            val?: number | null;
+            /** Best Epoch */
+            best_epoch?: number | null;
+            /** Epochs Run */
+            epochs_run?: number | null;
+            /** Best Val Loss */
+            best_val_loss?: number | null;
+            /** Best Val Acc */
+            best_val_acc?: number | null;
+            /** Best Val F1 */
+            best_val_f1?: number | null;
+            /** Early Stopped */
+            early_stopped?: boolean | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /** GateVerdict */
+        GateVerdict: {
+            /**
+             * Passed
+             * @description null: there was nothing to compare with
+             */
+            passed?: boolean | null;
+            /** Reason */
+            reason?: string | null;
+        } & {
+            [key: string]: unknown;
+        };
         /** HTTPValidationError */
         HTTPValidationError: {
             /** Detail */
@@ -376,10 +510,7 @@ export interface components {
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             /** Dataset */
             dataset: string;
-            /** Config */
-            config: {
-                [key: string]: unknown;
-            };
+            config: components["schemas"]["TrainConfig"];
             progress: components["schemas"]["Progress"];
             /** Error */
             error?: string | null;
@@ -408,10 +539,7 @@ export interface components {
             model_version_id?: number | null;
             /** Metrics */
             metrics?: components["schemas"]["MetricRow"][];
-            /** Result */
-            result?: {
-                [key: string]: unknown;
-            } | null;
+            result?: components["schemas"]["RunResult"] | null;
         };
         /** JobOut */
         JobOut: {
@@ -424,10 +552,7 @@ export interface components {
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             /** Dataset */
             dataset: string;
-            /** Config */
-            config: {
-                [key: string]: unknown;
-            };
+            config: components["schemas"]["TrainConfig"];
             progress: components["schemas"]["Progress"];
             /** Error */
             error?: string | null;
@@ -529,10 +654,38 @@ export interface components {
             /** Gate Reason */
             gate_reason?: string | null;
         };
+        /** ModelScores */
+        ModelScores: {
+            /** Accuracy */
+            accuracy?: number | null;
+            /** F1 Macro */
+            f1_macro?: number | null;
+            /** F1 Weighted */
+            f1_weighted?: number | null;
+            /** F1 Per Class */
+            f1_per_class?: number[] | null;
+            /** Support */
+            support?: number[] | null;
+            /** Confusion */
+            confusion?: number[][] | null;
+            /** Samples */
+            samples?: number | null;
+            /** Mcc */
+            mcc?: number | null;
+            /** Loss */
+            loss?: number | null;
+            calibration?: components["schemas"]["Calibration"] | null;
+        } & {
+            [key: string]: unknown;
+        };
         /**
          * Progress
-         * @description Where a run is. While running: fold `fold` of `folds` is in progress, `epoch` of its
-         *     `epochs` are finished, and the epoch under way is at batch `batch` of `batches`.
+         * @description Where a run is: the one account of it, which the UI shows as it is (services/web).
+         *
+         *     While running, fold `fold` of `folds` is in progress, `epoch` of its `epochs` are finished,
+         *     and the epoch under way is at batch `batch` of `batches`. The engine's events name epochs
+         *     1-based (the one running, or the one just finished); services/worker/hooks.py turns them into
+         *     this count once, and nothing downstream converts again.
          */
         Progress: {
             /**
@@ -561,6 +714,12 @@ export interface components {
              * @description 0..1 over the whole run (folds × epochs); 1 once succeeded
              */
             fraction?: number | null;
+            /**
+             * Label
+             * @description where the run is, in words: "Fold 2 of 5 · epoch 3 of 20", "Complete"
+             * @default
+             */
+            label: string;
         };
         /** ReadyOut */
         ReadyOut: {
@@ -579,6 +738,91 @@ export interface components {
             reason?: string | null;
             /** Ts */
             ts?: number | string | null;
+        };
+        /**
+         * ReliabilityBin
+         * @description Predictions whose top-class probability fell in [lo, hi).
+         */
+        ReliabilityBin: {
+            /** Lo */
+            lo: number;
+            /** Hi */
+            hi: number;
+            /** Count */
+            count: number;
+            /** Confidence */
+            confidence?: number | null;
+            /** Accuracy */
+            accuracy?: number | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * ResultTestSet
+         * @description The test rows; results from before `model` existed hold the model's scores here too.
+         */
+        ResultTestSet: {
+            /** Accuracy */
+            accuracy?: number | null;
+            /** F1 Macro */
+            f1_macro?: number | null;
+            /** F1 Weighted */
+            f1_weighted?: number | null;
+            /** F1 Per Class */
+            f1_per_class?: number[] | null;
+            /** Support */
+            support?: number[] | null;
+            /** Confusion */
+            confusion?: number[][] | null;
+            /** Samples */
+            samples?: number | null;
+            /** Mcc */
+            mcc?: number | null;
+            /** Loss */
+            loss?: number | null;
+            /** First Row */
+            first_row?: number | null;
+            /** Last Row */
+            last_row?: number | null;
+            /** Label Counts */
+            label_counts?: {
+                [key: string]: number;
+            } | null;
+        } & {
+            [key: string]: unknown;
+        };
+        /**
+         * RunResult
+         * @description result.json: `model` holds the served fold's test scores, `test` describes the test set.
+         */
+        RunResult: {
+            /** Run Id */
+            run_id?: string | null;
+            /** Dataset */
+            dataset?: string | null;
+            /**
+             * Fold
+             * @description the served fold
+             */
+            fold?: number | null;
+            /** Classes */
+            classes?: string[] | null;
+            test?: components["schemas"]["ResultTestSet"] | null;
+            model?: components["schemas"]["ModelScores"] | null;
+            /** Baselines */
+            baselines?: {
+                [key: string]: components["schemas"]["BaselineScores"] | null;
+            } | null;
+            backtest?: components["schemas"]["Backtest"] | null;
+            gate?: components["schemas"]["GateVerdict"] | null;
+            /** Folds */
+            folds?: components["schemas"]["FoldSummary"][] | null;
+            /** Eval Version */
+            eval_version?: number | null;
+            /** Finished At */
+            finished_at?: string | null;
+        } & {
+            [key: string]: unknown;
         };
         /**
          * SeedTrainIn
@@ -605,6 +849,32 @@ export interface components {
              * @default true
              */
             token_configured: boolean;
+        };
+        /**
+         * TradeFigures
+         * @description Backtest figures on the test rows (shared/ml/backtest.py).
+         */
+        TradeFigures: {
+            /** Trades */
+            trades?: number | null;
+            /** Hit Rate */
+            hit_rate?: number | null;
+            /** Mean Net Bps */
+            mean_net_bps?: number | null;
+            /** Total Net Bps */
+            total_net_bps?: number | null;
+            /** Sharpe */
+            sharpe?: number | null;
+            /** Max Drawdown Bps */
+            max_drawdown_bps?: number | null;
+            /** Turnover */
+            turnover?: number | null;
+            /** Long */
+            long?: number | null;
+            /** Short */
+            short?: number | null;
+        } & {
+            [key: string]: unknown;
         };
         /** TrainConfig */
         TrainConfig: {
@@ -810,6 +1080,169 @@ export interface components {
             input?: unknown;
             /** Context */
             ctx?: Record<string, never>;
+        };
+        /**
+         * Book
+         * @description Top levels, best first, as [price, size] pairs (the web page's order-book ladder).
+         */
+        Book: {
+            /** Asks */
+            asks: [
+                number,
+                number
+            ][];
+            /** Bids */
+            bids: [
+                number,
+                number
+            ][];
+        };
+        /** ErrorMessage */
+        ErrorMessage: {
+            /**
+             * Type
+             * @default error
+             * @constant
+             */
+            type: "error";
+            /** Code */
+            code: string;
+            /** Message */
+            message: string;
+        };
+        /**
+         * JobEvent
+         * @description The engine's own account, as it happens. Where a run stands, in one convention, is the
+         *     gateway's Progress (GET /api/jobs/{id}); services/worker/hooks.py turns events into it.
+         */
+        JobEvent: {
+            /**
+             * Type
+             * @enum {string}
+             */
+            type: "queued" | "started" | "progress" | "epoch" | "fold_done" | "succeeded" | "failed" | "cancelled";
+            /** Job Id */
+            job_id: string;
+            /** Ts */
+            ts?: number;
+            /**
+             * Fold
+             * @description 1-based
+             */
+            fold?: number | null;
+            /** Folds */
+            folds?: number | null;
+            /**
+             * Epoch
+             * @description 1-based: the epoch under way (progress), the one just finished (epoch), the epochs the fold ran (fold_done)
+             */
+            epoch?: number | null;
+            /** Epochs */
+            epochs?: number | null;
+            /**
+             * Batch
+             * @description progress: batches done in the epoch under way
+             */
+            batch?: number | null;
+            /** Batches */
+            batches?: number | null;
+            /** Metrics */
+            metrics?: {
+                [key: string]: unknown;
+            } | null;
+            /** Message */
+            message?: string | null;
+        };
+        /** ModelPromoted */
+        ModelPromoted: {
+            /**
+             * Type
+             * @default promoted
+             * @constant
+             */
+            type: "promoted";
+            /** Version Id */
+            version_id: number;
+            /** Job Id */
+            job_id: string;
+            /** Fold */
+            fold: number;
+            /** Path */
+            path: string;
+            /** Ts */
+            ts?: number;
+        };
+        /** Pong */
+        Pong: {
+            /**
+             * Type
+             * @default pong
+             * @constant
+             */
+            type: "pong";
+        };
+        /** Prediction */
+        Prediction: {
+            /**
+             * Type
+             * @default prediction
+             * @constant
+             */
+            type: "prediction";
+            /**
+             * Status
+             * @default ok
+             * @enum {string}
+             */
+            status: "ok" | "warming_up";
+            /** Ts */
+            ts: number;
+            /** Symbol */
+            symbol: string;
+            /** Best Bid */
+            best_bid: number;
+            /** Best Ask */
+            best_ask: number;
+            /** Mid */
+            mid: number;
+            probs?: components["schemas"]["Probabilities"] | null;
+            /** Signal */
+            signal?: ("UP" | "NEUTRAL" | "DOWN") | null;
+            /** Confidence */
+            confidence?: number | null;
+            /** Model Version */
+            model_version?: string | null;
+            /** Latency Ms */
+            latency_ms: number;
+            /** Seq */
+            seq: number;
+            /** Warmup Have */
+            warmup_have?: number | null;
+            /** Warmup Need */
+            warmup_need?: number | null;
+            book?: components["schemas"]["Book"] | null;
+        };
+        /** Probabilities */
+        Probabilities: {
+            /** Down */
+            down: number;
+            /** Neutral */
+            neutral: number;
+            /** Up */
+            up: number;
+        };
+        /** Subscribed */
+        Subscribed: {
+            /**
+             * Type
+             * @default subscribed
+             * @constant
+             */
+            type: "subscribed";
+            /** Symbols */
+            symbols: string[];
+            /** Jobs */
+            jobs: string[];
         };
     };
     responses: never;

@@ -1,89 +1,46 @@
-// Messages on the WebSocket. They mirror shared/events.py (Prediction, JobEvent) in the Python
-// package; the gateway relays them unchanged.
+// Messages on the WebSocket. Their types are generated (src/api/schema.d.ts) from the models in
+// shared/events.py, which the gateway adds to its OpenAPI document; the gateway relays them
+// unchanged, save what the relay itself says (errors) and a promotion's server-side `path`.
+import type { components } from "../api/schema";
 
-export type Signal = "UP" | "NEUTRAL" | "DOWN";
+type Wire = components["schemas"];
 
-export interface Probabilities {
-  down: number;
-  neutral: number;
-  up: number;
-}
-
+export type Prediction = Wire["Prediction"];
+export type Probabilities = Wire["Probabilities"];
+export type Signal = NonNullable<Prediction["signal"]>;
 /** One book level: [price, size]. */
-export type Level = [number, number];
+export type Level = Wire["Book"]["asks"][number];
 
-export interface Prediction {
-  type: "prediction";
-  status: "ok" | "warming_up";
-  ts: number;
-  symbol: string;
-  best_bid: number;
-  best_ask: number;
-  mid: number;
-  probs?: Probabilities | null;
-  signal?: Signal | null;
-  confidence?: number | null;
-  model_version?: string | null;
-  latency_ms: number;
-  seq: number;
-  warmup_have?: number | null;
-  warmup_need?: number | null;
-  /** Top levels, best first, when the inference service includes them. */
-  book?: { asks: Level[]; bids: Level[] } | null;
-}
+/** The engine's own account of a run; where the run stands is the job's `progress` (REST). */
+export type JobEvent = Wire["JobEvent"];
+export type JobEventType = JobEvent["type"];
 
-export type JobEventType =
-  "queued" | "started" | "progress" | "epoch" | "fold_done" | "succeeded" | "failed" | "cancelled";
+/** The relay drops `path` (a directory on the server) before a promotion reaches a browser. */
+export type ModelPromoted = Omit<Wire["ModelPromoted"], "path">;
 
-export interface JobEvent {
-  type: JobEventType;
-  job_id: string;
-  ts?: number;
-  fold?: number | null;
-  folds?: number | null;
-  epoch?: number | null;
-  epochs?: number | null;
-  batch?: number | null;
-  batches?: number | null;
-  metrics?: Record<string, number> | null;
-  message?: string | null;
-}
-
-export interface ModelPromoted {
-  type: "promoted";
-  version_id: number;
-  job_id: string;
-  fold: number;
-  path: string;
-  ts?: number;
-}
-
-export interface ErrorMessage {
-  type: "error";
-  message?: string;
-  detail?: string;
-  code?: string;
-}
+/** The relay's answer to a message it cannot use. `detail`: no gateway sends it; socket.ts reads it. */
+export type ErrorMessage = Wire["ErrorMessage"] & { detail?: string };
 
 export type LiveMessage = Prediction | JobEvent | ModelPromoted | ErrorMessage;
 
-const JOB_TYPES = new Set<string>([
-  "queued",
-  "started",
-  "progress",
-  "epoch",
-  "fold_done",
-  "succeeded",
-  "failed",
-  "cancelled",
-]);
+// Every JobEvent type, and only those: the compiler holds this to the generated union.
+const JOB_TYPES: Record<JobEventType, true> = {
+  queued: true,
+  started: true,
+  progress: true,
+  epoch: true,
+  fold_done: true,
+  succeeded: true,
+  failed: true,
+  cancelled: true,
+};
 
 export function isPrediction(m: LiveMessage): m is Prediction {
   return m.type === "prediction";
 }
 
 export function isJobEvent(m: LiveMessage): m is JobEvent {
-  return JOB_TYPES.has(m.type) && "job_id" in m;
+  return Object.hasOwn(JOB_TYPES, m.type) && "job_id" in m;
 }
 
 export function isPromoted(m: LiveMessage): m is ModelPromoted {

@@ -1,4 +1,4 @@
-import { lazy, Suspense, useEffect, useMemo, useState } from "react";
+import { lazy, Suspense, useEffect, useMemo, useRef, useState } from "react";
 import { Link } from "react-router";
 import { api, ApiError, unwrap, type Schemas } from "../api/client";
 import { useResource } from "../api/useResource";
@@ -11,34 +11,13 @@ import { dateTime, duration, shortVersion } from "../ui/format";
 import { shortId } from "./JobList";
 import type { MetricPoint } from "./MetricsCurves";
 import { ModelActions, isCandidate } from "./ModelsPanel";
-import {
-  EMPTY_PROGRESS,
-  applyJobEvent,
-  describeProgress,
-  overallFraction,
-  progressFromSnapshot,
-  type RunProgress,
-} from "./progress";
-import type { RunResult } from "./result";
+import { percent, refetchOn } from "./progress";
 import { ResultsView } from "./ResultsView";
 
 const MetricsCurves = lazy(() => import("./MetricsCurves"));
 
 type Job = Schemas["JobOut"];
 type Model = Schemas["ModelOut"];
-
-/** The line above the progress bar: where the run is, or where it stopped. */
-function progressLine(status: string, progress: RunProgress): string {
-  if (status === "queued") return "Queued: waiting for a worker";
-  if (status === "succeeded") return "Complete";
-  if (status === "failed" || status === "cancelled") {
-    const verb = status === "failed" ? "Failed" : "Cancelled";
-    return progress.current === null
-      ? `${verb} before training started`
-      : `${verb} at ${describeProgress(progress).toLowerCase()}`;
-  }
-  return describeProgress(progress);
-}
 
 const TERMINAL = new Set(["succeeded", "failed", "cancelled"]);
 const LIVE_STATUS: Partial<Record<JobEvent["type"], Job["status"]>> = {
@@ -57,7 +36,10 @@ interface Props {
   onChanged: () => void;
 }
 
-/** One run, live: progress, curves per fold, test metrics against baselines, Cancel and Promote. */
+/**
+ * One run, live: progress, curves per fold, test metrics against baselines, Cancel and Promote.
+ * The progress shown is the gateway's (`job.progress`), fetched again as the run's events come in.
+ */
 export function JobDetail({ jobId, models, onChanged }: Props) {
   const session = useSession();
   const [pollMs, setPollMs] = useState<number | undefined>(5000);
@@ -66,8 +48,7 @@ export function JobDetail({ jobId, models, onChanged }: Props) {
     `job:${jobId}`,
     pollMs,
   );
-  const [progress, setProgress] = useState<RunProgress>(EMPTY_PROGRESS);
-  const [heard, setHeard] = useState(false);
+  const lastFetch = useRef(0);
   const [liveStatus, setLiveStatus] = useState<Job["status"] | null>(null);
   const [liveError, setLiveError] = useState<string | null>(null);
   const [liveMetrics, setLiveMetrics] = useState<MetricPoint[]>([]);
@@ -77,8 +58,6 @@ export function JobDetail({ jobId, models, onChanged }: Props) {
   useJobSubscription(jobId);
 
   useEffect(() => {
-    setProgress(EMPTY_PROGRESS);
-    setHeard(false);
     setLiveStatus(null);
     setLiveError(null);
     setLiveMetrics([]);
@@ -89,29 +68,25 @@ export function JobDetail({ jobId, models, onChanged }: Props) {
   const status: Job["status"] | undefined =
     data && TERMINAL.has(data.status) ? data.status : (liveStatus ?? data?.status);
 
-  // Until events arrive, the job row is the best account of where the run is.
   useEffect(() => {
-    if (!data) return;
-    if (TERMINAL.has(data.status) || !heard) setProgress(progressFromSnapshot(data.progress, data.status));
-    setPollMs(TERMINAL.has(data.status) ? undefined : 5000);
-  }, [data, heard]);
+    if (data) setPollMs(TERMINAL.has(data.status) ? undefined : 5000);
+  }, [data]);
 
   const reload = job.reload;
-  const sequentialOff = Boolean((data?.config as Record<string, unknown> | undefined)?.parallel_folds);
   useLiveMessages((m) => {
     if (!isJobEvent(m) || m.job_id !== jobId) return;
-    setHeard(true);
-    setProgress((p) => applyJobEvent(p, m, !sequentialOff));
+    const now = Date.now();
+    if (refetchOn(m.type, now - lastFetch.current)) {
+      lastFetch.current = now;
+      reload();
+    }
     const next = LIVE_STATUS[m.type];
     if (next) setLiveStatus(next);
     if (m.type === "failed" && m.message) setLiveError(m.message);
     if (m.type === "epoch" && m.fold != null && m.epoch != null && m.metrics) {
       setLiveMetrics((prev) => [...prev, { fold: m.fold!, epoch: m.epoch!, ...m.metrics }]);
     }
-    if (m.type === "fold_done" || TERMINAL.has(m.type)) {
-      reload();
-      if (TERMINAL.has(m.type)) onChanged();
-    }
+    if (TERMINAL.has(m.type)) onChanged();
   });
 
   const points = useMemo(() => {
@@ -144,12 +119,11 @@ export function JobDetail({ jobId, models, onChanged }: Props) {
     );
   }
 
-  const config = (data.config ?? {}) as Record<string, unknown>;
-  const folds = progress.folds || Number(config.folds ?? 5);
-  const frac = status === "succeeded" ? 1 : overallFraction(progress);
-  const current = progress.current != null ? progress.byFold[progress.current] : undefined;
+  const { config, progress } = data;
+  const folds = progress.folds ?? config.folds;
+  const pct = percent(progress);
   const active = status === "queued" || status === "running";
-  const result = (data.result ?? null) as RunResult | null;
+  const result = data.result ?? null;
   const errorText = data.error ?? liveError;
   const ownModel = models.find((m) => m.job_id === data.id);
 
@@ -196,9 +170,9 @@ export function JobDetail({ jobId, models, onChanged }: Props) {
 
         <div className="progress">
           <div className="progress-line">
-            <span>{progressLine(status, progress)}</span>
+            <span data-testid="job-progress-label">{progress.label}</span>
             <span className="num" data-testid="job-progress">
-              {Math.round(frac * 100)}%
+              {pct}%
             </span>
           </div>
           <div
@@ -207,19 +181,19 @@ export function JobDetail({ jobId, models, onChanged }: Props) {
             aria-label="Run progress"
             aria-valuemin={0}
             aria-valuemax={100}
-            aria-valuenow={Math.round(frac * 100)}
+            aria-valuenow={pct}
           >
             <div
               className={`progress-fill${status === "succeeded" ? " done" : status === "failed" ? " failed" : ""}`}
-              style={{ width: `${frac * 100}%` }}
+              style={{ width: `${(progress.fraction ?? 0) * 100}%` }}
             />
           </div>
-          {active && current && current.batches > 0 && (
+          {active && progress.batches != null && progress.batches > 0 && (
             <>
               <div className="progress-line small muted">
                 <span>Batch within epoch</span>
                 <span className="num">
-                  {current.batch} / {current.batches}
+                  {progress.batch ?? 0} / {progress.batches}
                 </span>
               </div>
               <div
@@ -227,12 +201,12 @@ export function JobDetail({ jobId, models, onChanged }: Props) {
                 role="progressbar"
                 aria-label="Batch progress"
                 aria-valuemin={0}
-                aria-valuemax={current.batches}
-                aria-valuenow={current.batch}
+                aria-valuemax={progress.batches}
+                aria-valuenow={progress.batch ?? 0}
               >
                 <div
                   className="progress-fill"
-                  style={{ width: `${(current.batch / current.batches) * 100}%` }}
+                  style={{ width: `${((progress.batch ?? 0) / progress.batches) * 100}%` }}
                 />
               </div>
             </>
@@ -250,21 +224,21 @@ export function JobDetail({ jobId, models, onChanged }: Props) {
           </div>
           <div>
             <dt>Labels</dt>
-            <dd>{String(config.labels ?? "triple_barrier")}</dd>
+            <dd>{config.labels}</dd>
           </div>
           <div>
             <dt>Epochs × folds</dt>
             <dd>
-              {String(config.epochs ?? "–")} × {folds}
+              {config.epochs} × {folds}
             </dd>
           </div>
           <div>
             <dt>Batch · lr</dt>
             <dd>
-              {String(config.batch_size ?? "–")} · {String(config.lr ?? "–")}
+              {config.batch_size} · {config.lr}
             </dd>
           </div>
-          {Boolean(config.quick) && (
+          {config.quick && (
             <div>
               <dt>Mode</dt>
               <dd>quick</dd>

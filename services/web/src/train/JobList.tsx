@@ -3,7 +3,6 @@ import type { Schemas } from "../api/client";
 import { EmptyState } from "../ui/Notice";
 import { StatusPill } from "../ui/StatusPill";
 import { dateTime, duration } from "../ui/format";
-import { overallFraction, progressFromSnapshot } from "./progress";
 
 type Job = Schemas["JobOut"];
 
@@ -28,38 +27,31 @@ export function JobList({ jobs, selected, page, pages, total, onPage }: Props) {
   return (
     <>
       <ul className="jobs" aria-label="Training runs">
-        {jobs.map((job) => {
-          const active = job.status === "running" || job.status === "queued";
-          const frac = active
-            ? (job.progress?.fraction ?? overallFraction(progressFromSnapshot(job.progress, job.status)))
-            : 0;
-          const quick = Boolean((job.config as Record<string, unknown>)?.quick);
-          return (
-            <li key={job.id}>
-              <Link
-                className="job-link"
-                to={`/train?job=${encodeURIComponent(job.id)}`}
-                aria-current={job.id === selected ? "page" : undefined}
-                data-testid="job-link"
-              >
-                <span className="job-title">
-                  Run {shortId(job.id)} · {job.dataset}
+        {jobs.map((job) => (
+          <li key={job.id}>
+            <Link
+              className="job-link"
+              to={`/train?job=${encodeURIComponent(job.id)}`}
+              aria-current={job.id === selected ? "page" : undefined}
+              data-testid="job-link"
+            >
+              <span className="job-title">
+                Run {shortId(job.id)} · {job.dataset}
+              </span>
+              <StatusPill status={job.status} />
+              <span className="job-sub">
+                <span>{dateTime(job.created_at)}</span>
+                {job.started_at && <span>{duration(job.started_at, job.finished_at)}</span>}
+                {job.config.quick && <span>quick</span>}
+              </span>
+              {job.status === "running" && (
+                <span className="mini-progress" aria-hidden="true">
+                  <div style={{ width: `${(job.progress.fraction ?? 0) * 100}%` }} />
                 </span>
-                <StatusPill status={job.status} />
-                <span className="job-sub">
-                  <span>{dateTime(job.created_at)}</span>
-                  {job.started_at && <span>{duration(job.started_at, job.finished_at)}</span>}
-                  {quick && <span>quick</span>}
-                </span>
-                {job.status === "running" && (
-                  <span className="mini-progress" aria-hidden="true">
-                    <div style={{ width: `${frac * 100}%` }} />
-                  </span>
-                )}
-              </Link>
-            </li>
-          );
-        })}
+              )}
+            </Link>
+          </li>
+        ))}
       </ul>
       {pages > 1 && (
         <nav className="pager" aria-label="Runs pages">

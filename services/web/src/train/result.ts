@@ -1,107 +1,27 @@
-// A finished run's result.json (GET /api/jobs/{id} `result`), as shared/ml/evaluation.py writes it,
-// and the pure functions that line the model up against its baselines. Every key is optional:
-// results written by an older engine lack `backtest`, `gate` and `model.calibration`, and the UI
-// shows only what a result holds.
+// A finished run's result.json (GET /api/jobs/{id} `result`), and the pure functions that line the
+// model up against its baselines. The types are generated (src/api/schema.d.ts) from the gateway's
+// RunResult (services/api/jobs/schemas.py). Every key is optional: results written by an older
+// engine lack `backtest`, `gate` and `model.calibration`, and the UI shows only what a result holds.
+import type { components } from "../api/schema";
 
-/** Classification scores on the test rows (shared/ml/metrics.py). */
-export interface Scores {
-  accuracy?: number | null;
-  f1_macro?: number | null;
-  f1_weighted?: number | null;
-  f1_per_class?: number[] | null;
-  support?: number[] | null;
-  confusion?: number[][] | null;
-  samples?: number | null;
-  loss?: number | null;
-}
+type Wire = components["schemas"];
 
+export type RunResult = Wire["RunResult"];
+export type ModelScores = Wire["ModelScores"];
+export type BaselineScores = Wire["BaselineScores"];
+/** Classification scores on the test rows (shared/ml/metrics.py): the model's, a baseline's, or
+ * those older results kept under `test`. */
+export type Scores = ModelScores | BaselineScores | Wire["ResultTestSet"];
 /** One reliability bin: predictions whose top-class probability fell in [lo, hi). */
-export interface ReliabilityBin {
-  lo: number;
-  hi: number;
-  count: number;
-  confidence?: number | null;
-  accuracy?: number | null;
-}
-
-export interface Calibration {
-  log_loss?: number | null;
-  brier?: number | null;
-  reliability?: ReliabilityBin[] | null;
-}
-
-export interface ModelScores extends Scores {
-  calibration?: Calibration | null;
-}
-
-export interface BaselineScores extends Scores {
-  /** majority: the class it always predicts. */
-  class?: string | null;
-  /** The fitted baselines: the class weighting chosen on the validation block. */
-  class_weight?: string | null;
-}
-
+export type ReliabilityBin = Wire["ReliabilityBin"];
+export type Calibration = Wire["Calibration"];
 /** Backtest figures on the test rows; `gross` is the same at zero cost. */
-export interface TradeFigures {
-  trades?: number | null;
-  hit_rate?: number | null;
-  mean_net_bps?: number | null;
-  total_net_bps?: number | null;
-  sharpe?: number | null;
-  max_drawdown_bps?: number | null;
-  turnover?: number | null;
-  long?: number | null;
-  short?: number | null;
-}
-
-export interface BacktestTest extends TradeFigures {
-  gross?: TradeFigures | null;
-  /** Cumulative net bps after each trade, thinned to at most 200 points. */
-  equity?: number[] | null;
-}
-
-export interface BacktestEntry {
-  /** The probability threshold chosen on the validation block; null when no θ traded there. */
-  theta?: number | null;
-  no_trades?: boolean | null;
-  test?: BacktestTest | null;
-}
-
-export interface Backtest {
-  fee_bps?: number | null;
-  horizon?: number | null;
-  entries?: Record<string, BacktestEntry | null> | null;
-}
-
-export interface GateVerdict {
-  /** null: there was nothing to compare with. */
-  passed?: boolean | null;
-  reason?: string | null;
-}
-
-export interface FoldSummary {
-  fold: number;
-  train?: number;
-  val?: number;
-  best_epoch?: number;
-  epochs_run?: number;
-  best_val_loss?: number;
-  best_val_acc?: number;
-  best_val_f1?: number;
-  early_stopped?: boolean;
-}
-
-/** result.json: `model` holds the served fold's test scores, `test` describes the test set. */
-export interface RunResult {
-  model?: ModelScores | null;
-  test?: (Scores & { first_row?: number; last_row?: number }) | null;
-  baselines?: Record<string, BaselineScores | null> | null;
-  backtest?: Backtest | null;
-  gate?: GateVerdict | null;
-  folds?: FoldSummary[] | null;
-  classes?: string[] | null;
-  fold?: number | null;
-}
+export type TradeFigures = Wire["TradeFigures"];
+export type BacktestTest = Wire["BacktestTest"];
+export type BacktestEntry = Wire["BacktestEntry"];
+export type Backtest = Wire["Backtest"];
+export type GateVerdict = Wire["GateVerdict"];
+export type FoldSummary = Wire["FoldSummary"];
 
 export const MODEL_KEY = "model";
 

@@ -1,18 +1,23 @@
-// The Train form's fields, defaults and bounds. Bounds mirror shared/train_config.py (TrainConfig),
-// so a bad value is caught before the round trip; the gateway validates again and its 422 is shown.
+// The Train form's fields, defaults and bounds. The defaults and bounds are TrainConfig's
+// (shared/train_config.py), read from its schema as generated into src/api/trainConfig.ts, so a
+// bad value is caught before the round trip; the gateway validates again and its 422 is shown.
+import type { components } from "../api/schema";
+import { TrainConfigSchema } from "../api/trainConfig";
 
-export type LabelKind = "triple_barrier" | "smoothed";
-export type Device = "auto" | "cpu" | "cuda";
+type TrainConfig = components["schemas"]["TrainConfig"];
+
+export type LabelKind = TrainConfig["labels"];
+export type Device = TrainConfig["device"];
 /** TrainConfig's amp / compile: null lets the worker choose by measurement. */
 export type Tristate = "auto" | "on" | "off";
 /** Input scaling: per-feature z-score, or prices as bps from the mid (sizes z-scored). */
-export type Norm = "zscore" | "mid_bps";
+export type Norm = TrainConfig["norm"];
 /** Early stopping and best-checkpoint criterion. */
-export type Select = "val_loss" | "val_f1";
+export type Select = TrainConfig["select"];
 /** How training batches are built (shared/ml/segments.py). */
-export type Batching = "windows" | "segments";
+export type Batching = TrainConfig["batching"];
 /** When a finished run's model is served (shared/gate.py). */
-export type Promote = "if_better" | "always" | "never";
+export type Promote = TrainConfig["promote"];
 
 export interface TrainFormValues {
   dataset: string;
@@ -50,38 +55,59 @@ export interface TrainFormValues {
   alpha: string;
 }
 
+/** A TrainConfig field's schema: a bounded number, perhaps nullable (anyOf with null). */
+interface FieldSchema {
+  type?: string;
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: number;
+  exclusiveMaximum?: number;
+  anyOf?: readonly FieldSchema[];
+}
+
+const FIELDS: Record<keyof typeof TrainConfigSchema.properties, FieldSchema> = TrainConfigSchema.properties;
+/** TrainConfig's defaults: every field has one (the schema leaves out a null one). */
+export const CONFIG_DEFAULTS = Object.fromEntries(
+  Object.entries(FIELDS).map(([k, f]) => [k, f.default ?? null]),
+) as Required<TrainConfig>;
+
+/** A default as the form's text: "" for none. */
+const text = (v: number | null): string => (v === null ? "" : String(v));
+const tristate = (v: boolean | null): Tristate => (v === null ? "auto" : v ? "on" : "off");
+
 export const DEFAULT_VALUES: TrainFormValues = {
   dataset: "",
-  labels: "triple_barrier",
-  epochs: "20",
-  batch_size: "128",
-  batching: "windows",
-  lr: "0.0001",
-  device: "auto",
-  quick: false,
-  folds: "5",
-  patience: "5",
-  seed: "0",
-  gamma: "2",
-  test_fraction: "0.1",
-  max_rows: "",
-  parallel_folds: false,
-  amp: "auto",
-  compile: "auto",
-  norm: "mid_bps",
-  select: "val_f1",
-  dropout_lstm: "0",
-  dropout_head: "0",
-  weight_decay: "0",
-  mirror: false,
-  noise: "0",
-  promote: "if_better",
-  h: "100",
-  k: "1",
-  span: "100",
-  min_return: "0",
-  smooth_k: "10",
-  alpha: "0.00002",
+  labels: CONFIG_DEFAULTS.labels,
+  epochs: text(CONFIG_DEFAULTS.epochs),
+  batch_size: text(CONFIG_DEFAULTS.batch_size),
+  batching: CONFIG_DEFAULTS.batching,
+  lr: text(CONFIG_DEFAULTS.lr),
+  device: CONFIG_DEFAULTS.device,
+  quick: CONFIG_DEFAULTS.quick,
+  folds: text(CONFIG_DEFAULTS.folds),
+  patience: text(CONFIG_DEFAULTS.patience),
+  seed: text(CONFIG_DEFAULTS.seed),
+  gamma: text(CONFIG_DEFAULTS.gamma),
+  test_fraction: text(CONFIG_DEFAULTS.test_fraction),
+  max_rows: text(CONFIG_DEFAULTS.max_rows),
+  parallel_folds: CONFIG_DEFAULTS.parallel_folds,
+  amp: tristate(CONFIG_DEFAULTS.amp),
+  compile: tristate(CONFIG_DEFAULTS.compile),
+  norm: CONFIG_DEFAULTS.norm,
+  select: CONFIG_DEFAULTS.select,
+  dropout_lstm: text(CONFIG_DEFAULTS.dropout_lstm),
+  dropout_head: text(CONFIG_DEFAULTS.dropout_head),
+  weight_decay: text(CONFIG_DEFAULTS.weight_decay),
+  mirror: CONFIG_DEFAULTS.mirror,
+  noise: text(CONFIG_DEFAULTS.noise),
+  promote: CONFIG_DEFAULTS.promote,
+  h: text(CONFIG_DEFAULTS.h),
+  k: text(CONFIG_DEFAULTS.k),
+  span: text(CONFIG_DEFAULTS.span),
+  min_return: text(CONFIG_DEFAULTS.min_return),
+  smooth_k: text(CONFIG_DEFAULTS.smooth_k),
+  alpha: text(CONFIG_DEFAULTS.alpha),
 };
 
 type NumericField = {
@@ -101,41 +127,49 @@ interface Rule {
   only?: LabelKind;
 }
 
-export const RULES: Partial<Record<NumericField, Rule>> = {
-  epochs: { label: "Epochs", integer: true, min: 1, max: 1000 },
-  batch_size: { label: "Batch size", integer: true, min: 1, max: 65536 },
-  lr: { label: "Learning rate", integer: false, min: 0, max: 1, minExclusive: true },
-  folds: { label: "Folds", integer: true, min: 1, max: 20 },
-  patience: { label: "Patience", integer: true, min: 1, max: 1000 },
-  seed: { label: "Seed", integer: true, min: 0, max: 2 ** 31 - 1 },
-  gamma: { label: "Focal gamma", integer: false, min: 0, max: 10 },
-  test_fraction: {
-    label: "Test fraction",
-    integer: false,
-    min: 0,
-    max: 0.5,
-    minExclusive: true,
-    maxExclusive: true,
-  },
-  dropout_lstm: { label: "LSTM dropout", integer: false, min: 0, max: 1, maxExclusive: true },
-  dropout_head: { label: "Head dropout", integer: false, min: 0, max: 1, maxExclusive: true },
-  weight_decay: { label: "Weight decay", integer: false, min: 0, max: 1 },
-  noise: { label: "Input noise", integer: false, min: 0, max: 10 },
-  max_rows: { label: "Max rows", integer: true, min: 1000, max: Number.MAX_SAFE_INTEGER, optional: true },
-  h: { label: "Horizon h", integer: true, min: 1, max: 10000, only: "triple_barrier" },
-  k: {
-    label: "Barrier width k",
-    integer: false,
-    min: 0,
-    max: 100,
-    minExclusive: true,
-    only: "triple_barrier",
-  },
-  span: { label: "Volatility span", integer: true, min: 2, max: 100000, only: "triple_barrier" },
-  min_return: { label: "Minimum return", integer: false, min: 0, max: 1, only: "triple_barrier" },
-  smooth_k: { label: "Smoothing k", integer: true, min: 1, max: 10000, only: "smoothed" },
-  alpha: { label: "Threshold alpha", integer: false, min: 0, max: 1, only: "smoothed" },
+/** What the form says about a field; its bounds come from TrainConfig. */
+type Shown = Pick<Rule, "label" | "only">;
+
+function rule(field: NumericField, shown: Shown): Rule {
+  const schema = FIELDS[field as keyof typeof FIELDS];
+  const nullable = schema.anyOf?.some((s) => s.type === "null") ?? false;
+  const s = schema.anyOf?.find((x) => x.type !== "null") ?? schema;
+  return {
+    ...shown,
+    integer: s.type === "integer",
+    min: s.minimum ?? s.exclusiveMinimum ?? -Number.MAX_SAFE_INTEGER,
+    max: s.maximum ?? s.exclusiveMaximum ?? Number.MAX_SAFE_INTEGER,
+    minExclusive: s.exclusiveMinimum !== undefined,
+    maxExclusive: s.exclusiveMaximum !== undefined,
+    optional: nullable,
+  };
+}
+
+const SHOWN: Partial<Record<NumericField, Shown>> = {
+  epochs: { label: "Epochs" },
+  batch_size: { label: "Batch size" },
+  lr: { label: "Learning rate" },
+  folds: { label: "Folds" },
+  patience: { label: "Patience" },
+  seed: { label: "Seed" },
+  gamma: { label: "Focal gamma" },
+  test_fraction: { label: "Test fraction" },
+  dropout_lstm: { label: "LSTM dropout" },
+  dropout_head: { label: "Head dropout" },
+  weight_decay: { label: "Weight decay" },
+  noise: { label: "Input noise" },
+  max_rows: { label: "Max rows" },
+  h: { label: "Horizon h", only: "triple_barrier" },
+  k: { label: "Barrier width k", only: "triple_barrier" },
+  span: { label: "Volatility span", only: "triple_barrier" },
+  min_return: { label: "Minimum return", only: "triple_barrier" },
+  smooth_k: { label: "Smoothing k", only: "smoothed" },
+  alpha: { label: "Threshold alpha", only: "smoothed" },
 };
+
+export const RULES: Partial<Record<NumericField, Rule>> = Object.fromEntries(
+  (Object.entries(SHOWN) as [NumericField, Shown][]).map(([field, shown]) => [field, rule(field, shown)]),
+);
 
 export type FormErrors = Partial<Record<keyof TrainFormValues, string>>;
 
