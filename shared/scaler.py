@@ -9,8 +9,9 @@ fast path and the training windows see identical inputs):
   in basis points, (p - mid) / mid * 1e4, and each size log1p(size); then both are z-scored on the
   training rows.
 
-Saved as `scaler_params.json` with its `kind`; that file alone rebuilds the scaler (training and
-inference use the same `Scaler.load`), so a checkpoint keeps the transform it was trained with.
+Saved as JSON with its `kind` (a fold's `scaler_params.json`, shared/rundir.py); that file alone
+rebuilds the scaler (training and inference use the same `Scaler.load`), so a checkpoint keeps the
+transform it was trained with.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from shared import atomic
 from shared.data.schema import ASK_PX_1, BID_PX_1, FEATURE_COLUMNS, N_FEATURES
 from shared.errors import BadConfig
 
-FILE_NAME = "scaler_params.json"
 KINDS = ("zscore", "mid_bps")
 PRICES = np.arange(0, N_FEATURES, 2)  # ask_px_i, bid_px_i
 SIZES = np.arange(1, N_FEATURES, 2)
@@ -111,20 +111,13 @@ class Scaler:
         return cls(mean=mean, std=std, rows=(int(first), int(last)), kind=str(kind))
 
     def save(self, path: Path) -> Path:
-        """Write to `path` (a directory, or any path not ending in .json, gets
-        scaler_params.json inside), atomically."""
-        path = Path(path)
-        if path.is_dir() or path.suffix != ".json":
-            path = path / FILE_NAME
-        atomic.write_json(path, self.to_dict())
-        return path
+        """Write the file `path`, atomically."""
+        atomic.write_json(Path(path), self.to_dict())
+        return Path(path)
 
     @classmethod
     def load(cls, path: Path) -> Scaler:
-        path = Path(path)
-        if path.is_dir():
-            path = path / FILE_NAME
-        return cls.from_dict(json.loads(path.read_text()))
+        return cls.from_dict(json.loads(Path(path).read_text()))
 
 
 def _level_free(raw: np.ndarray) -> np.ndarray:

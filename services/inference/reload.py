@@ -26,13 +26,13 @@ from pathlib import Path
 import redis
 from pydantic import ValidationError
 
-from services.inference.fastpath import FastDeepLOB, verify_against_eager
 from services.inference.predictor import LoadedModel
 from services.inference.status import Metrics, StatusBoard
 from shared.errors import BadCheckpoint
-from shared.events import MODELS_CHANNEL, ModelPromoted
+from shared.events import MODELS_CHANNEL, ModelPromoted, parse_models_message
 from shared.ml.checkpoint import load_serving_model
-from shared.run_layout import MANIFEST, fold_files
+from shared.ml.fastpath import FastDeepLOB, verify_against_eager
+from shared.rundir import ModelStore, RunDir
 
 log = logging.getLogger("lob.inference")
 
@@ -40,10 +40,6 @@ EAGER_TOLERANCE = 1e-4  # max |fast - eager| probability; float32 reorderings st
 POLL_S = 1.0
 Candidate = tuple[ModelPromoted, Path, str]  # the promotion, its run dir, where it came from
 SEEN_KEPT = 256  # promotions remembered, so one announced twice is tried once
-
-
-def active_pointer(home: Path) -> Path:
-    return home / "models" / "active.json"
 
 
 class ModelWatcher:
@@ -114,7 +110,7 @@ class ModelWatcher:
             self._poll_pointer()
 
     def _poll_pointer(self) -> None:
-        pointer = active_pointer(self.home)
+        pointer = ModelStore(self.home).active_path
         try:
             st = pointer.stat()
             seen = (st.st_mtime_ns, st.st_size, pointer.read_bytes())
@@ -151,11 +147,12 @@ class ModelWatcher:
                     if msg["type"] != "message":
                         continue
                     try:
-                        promoted = ModelPromoted.model_validate_json(msg["data"])
+                        message = parse_models_message(msg["data"])
                     except ValidationError as exc:
                         self._refuse(MODELS_CHANNEL, f"unreadable message: {_first_error(exc)}")
                         continue
-                    self.request(promoted, MODELS_CHANNEL)
+                    if isinstance(message, ModelPromoted):  # not ModelDegraded: our own news
+                        self.request(message, MODELS_CHANNEL)
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 attempt += 1
                 self._stop.wait(min(2.0, 0.1 * 2**attempt))
@@ -184,7 +181,7 @@ class ModelWatcher:
             return None
         self._seen.append(key)
         fold = message.fold
-        fingerprint = _fingerprint(run_dir, fold)
+        fingerprint = RunDir(run_dir).fingerprint(fold)
         if fingerprint == self._serving_fingerprint:
             log.info("%s fold %d is already serving (%s)", run_dir, fold, source)
             return None
@@ -215,18 +212,6 @@ class ModelWatcher:
         log.error("refused model %s: %s; the current model keeps serving", path, reason)
         self.metrics.refused.inc()
         self.board.add_refusal(path, reason)
-
-
-def _fingerprint(run_dir: Path, fold: int) -> tuple[object, ...]:
-    """Identity of a checkpoint's files on disk: changes whenever any of them is rewritten."""
-    parts: list[object] = [str(run_dir.resolve()), fold]
-    for rel in (MANIFEST, *fold_files(fold)):
-        try:
-            st = (run_dir / rel).stat()
-            parts.append((rel, st.st_mtime_ns, st.st_size, st.st_ino))
-        except OSError:
-            parts.append((rel, None))
-    return tuple(parts)
 
 
 def _first_error(exc: ValidationError) -> str:

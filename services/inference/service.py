@@ -3,6 +3,7 @@
 Consumption is a Redis consumer group on `lob:snapshots`. For each batch read, snapshots are
 grouped into rounds holding at most one snapshot per symbol (windows slide in order), and each
 round is one batched forward across symbols. All messages of a batch go out in one MULTI/EXEC
+(each prediction also appended to its symbol's capped stream, for the gateway relay's backfill)
 that also records, per symbol, the last published stream id and seq (hash `lob:inference:last`)
 and XACKs the entries. So publishing and acknowledging happen together or not at all:
 
@@ -14,6 +15,10 @@ and XACKs the entries. So publishing and acknowledging happen together or not at
 
 On start-up the windows are rebuilt from the stream history up to the recorded last ids, and seq
 continues from the recorded seq, so a restart neither warms up again nor renumbers.
+
+Every published prediction is also scored live (services/inference/scoring.py): a drift change
+(ModelDegraded on lob:models) goes out in the batch that caused it; the LiveScores messages, the
+lob:inference:scores key and the minute rows are summaries, sent after it (`_publish_scores`).
 """
 
 from __future__ import annotations
@@ -27,12 +32,21 @@ from pathlib import Path
 
 import redis
 
+from services.inference.history import ScoreHistory
 from services.inference.predictor import Predictor
 from services.inference.reload import ModelWatcher
+from services.inference.scoring import LiveScorer
 from services.inference.status import STATUS_KEY, Metrics, StatusBoard
 from shared.data.schema import WINDOW
 from shared.errors import DataError
-from shared.events import SNAPSHOT_STREAM, predictions_channel
+from shared.events import (
+    LIVE_SCORES_KEY,
+    PREDICTIONS_STREAM_FIELD,
+    PREDICTIONS_STREAM_MAXLEN,
+    SNAPSHOT_STREAM,
+    predictions_channel,
+    predictions_stream,
+)
 from shared.feed.snapshot import Snapshot, decode
 
 log = logging.getLogger("lob.inference")
@@ -75,6 +89,9 @@ class InferenceService:
         consumer: str = "inference-1",
         start_id: str = "$",
         stream: str = SNAPSHOT_STREAM,
+        database_url: str | None = None,
+        drift_window: int = 1000,
+        drift_margin: float = 0.10,
     ) -> None:
         self.redis = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=2)
         self.home = home
@@ -86,6 +103,10 @@ class InferenceService:
         self.stream = stream
         self.predictor = Predictor()
         self.watcher = ModelWatcher(home=home, redis_url=redis_url, metrics=metrics, board=board)
+        self.scorer = LiveScorer(
+            metrics=metrics, drift_window=drift_window, drift_margin=drift_margin
+        )
+        self.history = ScoreHistory(database_url)
         self.last_id: dict[str, tuple[int, int]] = {}
         self._group_ready = False
         self._read_pending = True  # first drain our own unacknowledged entries
@@ -128,6 +149,7 @@ class InferenceService:
                     self.start_id = "0"
         finally:
             self.watcher.stop()
+            self.history.close(self.scorer.minutes(idle=True, final=True))
 
     def _step(self) -> None:
         if self._inflight is not None:
@@ -141,6 +163,7 @@ class InferenceService:
         if entries:
             self._process(entries)
         self._write_status()
+        self._publish_scores(idle=not entries)
 
     def _create_group(self) -> None:
         try:
@@ -178,6 +201,7 @@ class InferenceService:
             return
         previous = self.predictor.model.version if self.predictor.model else None
         self.predictor.set_model(loaded)
+        self.scorer.set_model(loaded.version, loaded.serving.run_dir)
         self.metrics.model_loaded.set(1)
         if previous is not None:
             self.metrics.reloads.inc()
@@ -217,6 +241,7 @@ class InferenceService:
             for (entry_id, snap), pred in zip(round_, predictions, strict=True):
                 pred.latency_ms = max(0.0, (now - snap.sent_ns) / 1e6) if snap.sent_ns else 0.0
                 batch.messages.append((predictions_channel(snap.symbol), pred.model_dump_json()))
+                batch.messages.extend(self.scorer.observe(snap, pred))  # ModelDegraded
                 batch.last_ids[snap.symbol] = entry_id
                 batch.seqs[snap.symbol] = pred.seq
                 self.metrics.published.labels(pred.status).inc()
@@ -231,8 +256,18 @@ class InferenceService:
 
     def _execute(self, batch: Batch) -> None:
         pipe = self.redis.pipeline(transaction=True)
+        prefix = predictions_channel("")
         for channel, text in batch.messages:
             pipe.publish(channel, text)
+            if channel.startswith(prefix):
+                # The same JSON into the symbol's capped stream: a gateway relay re-subscribing
+                # after losing Redis reads back what pub/sub gave while it was away.
+                pipe.xadd(
+                    predictions_stream(channel[len(prefix) :]),
+                    {PREDICTIONS_STREAM_FIELD: text},
+                    maxlen=PREDICTIONS_STREAM_MAXLEN,
+                    approximate=True,
+                )
         if batch.last_ids:
             pipe.hset(LAST_KEY, mapping=batch.last_ids)  # type: ignore[arg-type]
             pipe.hset(SEQ_KEY, mapping=batch.seqs)  # type: ignore[arg-type]
@@ -297,6 +332,21 @@ class InferenceService:
             len(wanted),
             ", ".join(f"{s}: {len(r)} rows" for s, r in sorted(wanted.items())),
         )
+
+    def _publish_scores(self, *, idle: bool) -> None:
+        """Live scores (services/inference/scoring.py): the LiveScores messages and the report key
+        when due, outside the batch's MULTI (a summary, not part of exactly-once), and finished
+        minutes to the history writer."""
+        messages = self.scorer.due()
+        report = self.scorer.report()
+        if messages or report is not None:
+            pipe = self.redis.pipeline(transaction=False)
+            for channel, text in messages:
+                pipe.publish(channel, text)
+            if report is not None:
+                pipe.set(LIVE_SCORES_KEY, report)
+            pipe.execute()
+        self.history.submit(self.scorer.minutes(idle=idle))
 
     def _write_status(self) -> None:
         version, at = self._status_written

@@ -83,6 +83,22 @@ class Metrics:
         self.model_loaded = Gauge(
             "lob_inference_model_loaded", "1 while a model is serving", registry=r
         )
+        # Live scoring (services/inference/scoring.py), over the last 1,000 scored predictions.
+        scored = ["model_version", "symbol"]
+        self.live_f1 = Gauge(
+            "lob_live_macro_f1", "Live macro F1, last 1,000 scored predictions", scored, registry=r
+        )
+        self.live_accuracy = Gauge(
+            "lob_live_accuracy", "Live accuracy, last 1,000 scored predictions", scored, registry=r
+        )
+        self.live_degraded = Gauge(
+            "lob_live_degraded", "1 while drift flags the model on the symbol", scored, registry=r
+        )
+        self.resolved = Counter(
+            "lob_live_resolved_total",
+            "Predictions resolved into their realised label (IGNORE rows included)",
+            registry=r,
+        )
 
 
 @dataclass

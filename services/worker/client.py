@@ -103,25 +103,3 @@ def queue_length(url: str | None = None) -> int:
         return int(client.llen(QUEUE))
     finally:
         client.close()
-
-
-def worker_command(*extra: str, banner: bool = True) -> list[str]:
-    """The command line that starts a training worker with this interpreter (lob up, benchmarks,
-    tests); `extra` adds options such as `-n name@%h`; `banner=False` leaves out Celery's start-up
-    banner (lob up prints its own summary)."""
-    import sys
-
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "services.worker.app",
-        *([] if banner else ["--quiet"]),
-        "worker",
-        "-Q",
-        QUEUE,
-        "--loglevel",
-        "INFO",
-        *extra,
-    ]

@@ -10,24 +10,15 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
+from services.worker import celery_argv
 from shared.config import get_settings
 from shared.errors import BadConfig
 
 
 def flower_argv(address: str, port: int) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "services.worker.app",
-        "flower",
-        # Flower's own default is every interface: always pass the address.
-        f"--address={address}",
-        f"--port={port}",
-    ]
+    # Flower's own default is every interface: always pass the address.
+    return celery_argv("flower", f"--address={address}", f"--port={port}")
 
 
 def main(argv: list[str] | None = None) -> None:

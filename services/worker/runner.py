@@ -15,7 +15,6 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
@@ -32,6 +31,7 @@ from shared.db.session import session_scope
 from shared.errors import Cancelled, Conflict, LobError
 from shared.gate import decide
 from shared.jsonsafe import json_safe
+from shared.rundir import ModelStore, RunDir
 from shared.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ class Outcome:
         return {"status": self.status, "detail": self.detail}
 
 
-def run_dir_of(job_id: str) -> Path:
-    return get_settings().storage.runs / job_id
+def run_of(job_id: str) -> RunDir:
+    return RunDir(get_settings().storage.runs / job_id)
 
 
 def _error_text(exc: BaseException) -> str:
@@ -189,12 +189,12 @@ def run_job(job_id: str, *, worker: str, report: Reporter | None = None) -> Outc
     def work(run: _Run, job: Job, cfg: TrainConfig) -> Outcome:
         if cfg.parallel_folds and cfg.folds > 1:
             return _fan_out(run, cfg)
-        run_dir = run_dir_of(job_id)
+        rundir = run_of(job_id)
         # Finished before (a worker died between the manifest and the row): just record it.
-        if not (run_dir / "manifest.json").is_file():
-            from shared.ml.engine import run_training
+        if not rundir.finished():
+            from shared.ml.training import run_training
 
-            run_training(cfg, dataset=job.dataset, run_dir=run_dir, hooks=run.hooks)
+            run_training(cfg, dataset=job.dataset, run_dir=rundir.path, hooks=run.hooks)
         return _succeed(run, cfg, jobstate.SUCCEEDED)
 
     return _leased(Target(job_id), worker, report, check, work)
@@ -205,17 +205,18 @@ def _succeed(run: _Run, cfg: TrainConfig, t: jobstate.Transition) -> Outcome:
     the promotion gate lets it (shared/gate.py); otherwise it stays a candidate. A bad manifest
     raises, and the job fails with the reason."""
     settings = get_settings()
-    run_dir = run_dir_of(run.job_id)
-    result = registry.read_result(run_dir) or {}
+    rundir = run_of(run.job_id)
+    result = rundir.read_result() or {}
     fold = int(result.get("fold", cfg.folds))
     gate = decide(result, cfg.promote)
     with session_scope() as s:
         job = s.get(Job, run.job_id)
         assert job is not None
-        version_id = registry.register_version(s, job, run_dir, fold, gate=gate).id
+        version_id = registry.register_version(s, job, rundir.path, fold, gate=gate).id
     if gate.promote:
         with session_scope() as s:
-            registry.promote(s, version_id, home=settings.lob_home, redis_url=settings.redis_url)
+            msg = registry.promote(s, version_id, store=ModelStore(settings.lob_home))
+        registry.publish_promoted(settings.redis_url, msg)
     done = run.lease.release(
         t,
         publish=run.publish,
@@ -271,12 +272,12 @@ def run_fold(job_id: str, fold: int, *, worker: str, report: Reporter | None = N
         return None
 
     def work(run: _Run, job: Job, cfg: TrainConfig) -> Outcome:
-        from shared.ml.engine import run_training
+        from shared.ml.training import run_training
 
         run_training(
             cfg,
             dataset=job.dataset,
-            run_dir=run_dir_of(job_id),
+            run_dir=run_of(job_id).path,
             hooks=run.hooks,
             only_folds=[fold],
             finalize=False,
@@ -303,10 +304,10 @@ def finalize_job(job_id: str, *, worker: str, report: Reporter | None = None) ->
         return None
 
     def work(run: _Run, job: Job, cfg: TrainConfig) -> Outcome:
-        if not (run_dir_of(job_id) / "manifest.json").is_file():
-            from shared.ml.engine import finalize_run
+        if not run_of(job_id).finished():
+            from shared.ml.finalize import finalize_run
 
-            finalize_run(run_dir_of(job_id))
+            finalize_run(run_of(job_id).path)
         return _succeed(run, cfg, jobstate.FINALISED)
 
     return _leased(Target(job_id), worker, report, check, work)

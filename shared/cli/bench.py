@@ -20,7 +20,7 @@ def data(
 
     Appends the table to BENCHMARKS.md. Example: lob bench data --rows 200000
     """
-    from shared.bench import data as bench_data
+    from devstack.bench import data as bench_data
 
     bench_data.run(rows)
 
@@ -38,7 +38,7 @@ def live(
     Starts its own redis-server, inference service and gateway. Appends to BENCHMARKS.md.
     Example: lob bench live --seconds 10 --clients 200
     """
-    from shared.bench import live as bench_live
+    from devstack.bench import live as bench_live
 
     bench_live.run(seconds=seconds, clients=clients, deflate=deflate)
 
@@ -57,7 +57,7 @@ def api(
     Starts its own redis-server, a scratch database, the gateway and one worker. Appends to
     BENCHMARKS.md. Example: lob bench api --seconds 5 --samples 5
     """
-    from shared.bench import api as bench_api
+    from devstack.bench import api as bench_api
 
     bench_api.run(seconds=seconds, clients=clients, samples=samples, rate=rate)
 
@@ -80,7 +80,7 @@ def train(
 
     lob bench train --rows 12000 --no-quality
     """
-    from shared.bench import train as bench_train
+    from devstack.bench import train as bench_train
 
     bench_train.run(
         rows=rows, batch_size=batch_size, rounds=rounds, per_round=per_round, quality=quality
@@ -100,7 +100,7 @@ def quality(
 
     lob bench quality --rows 30000 --epochs 4
     """
-    from shared.bench import quality as bench_quality
+    from devstack.bench import quality as bench_quality
 
     bench_quality.run(rows=rows, epochs=epochs, samples=samples)
 
@@ -118,7 +118,7 @@ def soak(
     BENCHMARKS.md and writes test-artifacts/reliability/soak.json.
     Example: lob bench soak --minutes 3 --clients 50
     """
-    from shared.bench import soak as bench_soak
+    from devstack.bench import soak as bench_soak
 
     bench_soak.run(minutes=minutes, symbols=symbols, rate=rate, clients=clients)
 
@@ -129,10 +129,10 @@ def run_all() -> None:
 
     The soak test is not included: it runs for 30 minutes (`lob bench soak`).
     """
-    from shared.bench import api as bench_api
-    from shared.bench import data as bench_data
-    from shared.bench import live as bench_live
-    from shared.bench import train as bench_train
+    from devstack.bench import api as bench_api
+    from devstack.bench import data as bench_data
+    from devstack.bench import live as bench_live
+    from devstack.bench import train as bench_train
 
     bench_data.run(3_700_000)
     bench_train.run(rows=12_000, batch_size=128, rounds=4, per_round=8)

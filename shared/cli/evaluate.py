@@ -26,20 +26,20 @@ def eval_run(
     """
     from shared.cli.train import RUN_ID_RE
     from shared.config import get_settings
-    from shared.db.registry import read_result
-    from shared.ml import engine
     from shared.ml.evaluation import EVAL_VERSION, needs_rescoring
+    from shared.ml.finalize import format_result, rescore_run
+    from shared.rundir import RunDir
 
     if not RUN_ID_RE.fullmatch(run_id):
         raise BadConfig(f"invalid run id {run_id!r}: letters, digits, '_', '-', '.'")
-    run_dir = get_settings().storage.runs / run_id
-    if not run_dir.is_dir():
-        raise NotFound(f"unknown run {run_id!r} (no {run_dir})")
-    result = read_result(run_dir)
+    run = RunDir(get_settings().storage.runs / run_id)
+    if not run.path.is_dir():
+        raise NotFound(f"unknown run {run_id!r} (no {run.path})")
+    result = run.read_result()
     if rescore or needs_rescoring(result):
         why = "as asked" if rescore else f"its result predates evaluation v{EVAL_VERSION}"
         typer.echo(f"re-scoring run {run_id} ({why})", err=True)
-        engine.rescore_run(run_dir, echo=lambda line: typer.echo(line, err=True))
-        result = read_result(run_dir)
+        rescore_run(run.path, echo=lambda line: typer.echo(line, err=True))
+        result = run.read_result()
     assert result is not None
-    typer.echo(engine.format_result(result))
+    typer.echo(format_result(result))

@@ -40,10 +40,10 @@ def list_models() -> None:
 
     from shared.config import get_settings
     from shared.db.models import ModelVersion
-    from shared.db.registry import read_active
     from shared.db.session import session_scope
+    from shared.rundir import ModelStore
 
-    active = read_active(get_settings().lob_home)
+    active = ModelStore(get_settings().lob_home).active()
     with session_scope() as session:
         rows = session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())).all()
         if not rows:
@@ -90,10 +90,10 @@ def promote(
     from shared.config import get_settings
     from shared.db import registry
     from shared.db.session import session_scope
+    from shared.rundir import ModelStore
 
     settings = get_settings()
     with session_scope() as session:
-        msg = registry.promote(
-            session, version_id, home=settings.lob_home, redis_url=settings.redis_url
-        )
+        msg = registry.promote(session, version_id, store=ModelStore(settings.lob_home))
+    registry.publish_promoted(settings.redis_url, msg)
     typer.echo(f"promoted model version {msg.version_id} (job {msg.job_id}, fold {msg.fold})")

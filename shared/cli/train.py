@@ -105,7 +105,9 @@ def train(
     lob train --dataset btc --quick
     """
     from shared.config import get_settings
-    from shared.ml import engine
+    from shared.ml.prepare import prepare
+    from shared.ml.training import run_training
+    from shared.rundir import RunDir
     from shared.train_config import TrainConfig
 
     settings = get_settings()
@@ -119,12 +121,12 @@ def train(
     if resume is not None:
         if not RUN_ID_RE.fullmatch(resume):
             raise BadConfig(f"invalid run id {resume!r}")
-        run_dir = runs / resume
-        if not (run_dir / engine.CONFIG).is_file():
-            raise NotFound(f"unknown run {resume!r} (no {run_dir / engine.CONFIG})")
-        if (run_dir / "manifest.json").is_file():
+        run = RunDir(runs / resume)
+        if not run.exists():
+            raise NotFound(f"unknown run {resume!r} (no {run.config})")
+        if run.finished():
             raise BadConfig(f"run {resume!r} already finished; nothing to resume")
-        doc = engine.read_config(run_dir)
+        doc = run.read_config()
         cfg = TrainConfig(**doc["settings"])
         dataset = doc["dataset"]["name"]
     else:
@@ -166,14 +168,13 @@ def train(
             raise BadConfig(f"invalid run id {run_id!r}: letters, digits, '_', '-', '.'")
         if run_id is not None and (runs / run_id).exists():
             raise BadConfig(f"run {run_id!r} already exists (resume it with --resume {run_id})")
-        run_dir = runs / (run_id or _new_run_id(dataset, runs))
+        run = RunDir(runs / (run_id or _new_run_id(dataset, runs)))
+    run_dir = run.path
     # Checks first (unknown dataset, too small, single class, no CUDA) so a bad command leaves
     # no run directory behind.
-    engine.prepare(cfg, dataset)
+    prepare(cfg, dataset)
     typer.echo(f"run directory: {run_dir}")
-    result = engine.run_training(
-        cfg, dataset=dataset, run_dir=run_dir, echo=typer.echo, progress=progress
-    )
+    result = run_training(cfg, dataset=dataset, run_dir=run_dir, echo=typer.echo, progress=progress)
     if result.get("finished") is False:
         typer.echo("not every fold finished; nothing scored")
         return

@@ -1,4 +1,5 @@
-"""Typed SQLAlchemy 2 models: datasets, jobs (with their lease), per-epoch metrics, model versions.
+"""Typed SQLAlchemy 2 models: datasets, jobs (with their lease), per-epoch metrics, model versions,
+live scores.
 
 The schema itself is created by the Alembic history in shared/db/migrations, never by create_all.
 """
@@ -180,3 +181,30 @@ class ModelVersion(Base):
     gate_reason: Mapped[str | None] = mapped_column(Text)
 
     job: Mapped[Job] = relationship(back_populates="model_versions")
+
+
+class LiveScore(Base):
+    """One minute of live scoring of a model version on a symbol, written by inference
+    (services/inference/history.py): the predictions whose snapshot fell in that minute and that
+    resolved into a scored label. Rows are added to, never rewritten, so a restarted inference
+    continues the history."""
+
+    __tablename__ = "live_scores"
+    __table_args__ = (UniqueConstraint("model_version", "symbol", "minute"),)
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    model_version: Mapped[str] = mapped_column(String(128))
+    symbol: Mapped[str] = mapped_column(String(32))
+    minute: Mapped[datetime]  # UTC start of the minute of the snapshots (their ts)
+    resolved: Mapped[int] = mapped_column(Integer)  # scored predictions in the minute
+    correct: Mapped[int] = mapped_column(Integer)
+    # 3×3 counts of the minute: row = realised class, column = predicted (DOWN, NEUTRAL, UP).
+    confusion: Mapped[list[list[int]]] = mapped_column(Json)
+    # Over the last 1,000 scored predictions, as of the minute's last one.
+    window_accuracy: Mapped[float | None] = mapped_column(Float)
+    window_f1_macro: Mapped[float | None] = mapped_column(Float)
+    trades: Mapped[int] = mapped_column(Integer)  # backtest trades closed in the minute
+    net_bps: Mapped[float] = mapped_column(Float)  # and their total net bps
+    updated_at: Mapped[datetime] = mapped_column(
+        default=utcnow, server_default=func.now(), onupdate=utcnow
+    )

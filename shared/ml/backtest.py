@@ -91,6 +91,69 @@ def trades(probs: np.ndarray, rows: np.ndarray, *, horizon: int, theta: float) -
     return out
 
 
+def trade_returns(
+    side: np.ndarray,
+    ask_in: np.ndarray,
+    bid_in: np.ndarray,
+    ask_out: np.ndarray,
+    bid_out: np.ndarray,
+    *,
+    fee_bps: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Net and gross bps of round trips (side +1 long, −1 short) entered and left at these books."""
+    long = side > 0
+    # A long buys the ask and sells the bid; a short sells the bid and buys back the ask.
+    px_in = np.where(long, ask_in, bid_in)
+    px_out = np.where(long, bid_out, ask_out)
+    net = side * (px_out - px_in) / px_in * BPS - 2.0 * fee_bps
+    mid_in, mid_out = (ask_in + bid_in) / 2.0, (ask_out + bid_out) / 2.0
+    gross = side * (mid_out - mid_in) / mid_in * BPS
+    return net, gross
+
+
+class StreamingBacktest:
+    """The rule of `trades` one sample at a time, for a live feed, with the costs of `backtest`.
+
+    A live feed has no last sample, so a position stays open until the rule closes it (offline,
+    the last sample closes whatever is open). `push` returns the net bps of the trade it closed.
+    """
+
+    def __init__(self, *, horizon: int, theta: float, fee_bps: float) -> None:
+        if horizon < 1:
+            raise ValueError(f"backtest horizon must be at least 1 row, got {horizon}")
+        self.horizon, self.theta, self.fee_bps = horizon, theta, fee_bps
+        self.side = 0  # the open position: +1 long, −1 short, 0 flat
+        self._entry: tuple[int, float, float] = (0, 0.0, 0.0)  # row, ask, bid
+        self.trades = 0
+        self.wins = 0
+        self.net_bps = 0.0  # Σ net bps of the closed trades, in the order they closed
+
+    def push(self, probs: np.ndarray, row: int, ask: float, bid: float) -> float | None:
+        sig = int(signals(np.asarray(probs, dtype=np.float64).reshape(1, 3), self.theta)[0])
+        if self.side == 0:
+            if sig:
+                self.side, self._entry = sig, (row, ask, bid)
+            return None
+        entry_row, entry_ask, entry_bid = self._entry
+        if sig != -self.side and row - entry_row < self.horizon:
+            return None  # held: a flat signal does not close a position
+        net, _ = trade_returns(
+            np.array([self.side]),
+            np.array([entry_ask]),
+            np.array([entry_bid]),
+            np.array([ask]),
+            np.array([bid]),
+            fee_bps=self.fee_bps,
+        )
+        ret = float(net[0])
+        self.trades += 1
+        self.wins += ret > 0
+        self.net_bps += ret
+        # A flip enters the other side at once; a horizon exit re-enters at a later sample only.
+        self.side, self._entry = (sig, (row, ask, bid)) if sig == -self.side else (0, self._entry)
+        return ret
+
+
 # Fewest trades for which a per-trade Sharpe ratio is reported.
 MIN_SHARPE_TRADES = 10
 
@@ -163,13 +226,9 @@ def backtest(
     done = np.array(trades(probs, rows, horizon=horizon, theta=theta), dtype=np.int64)
     done = done.reshape(-1, 3)
     entry, exit_, side = done[:, 0], done[:, 1], done[:, 2]
-    long = side > 0
-    # A long buys the ask and sells the bid; a short sells the bid and buys back the ask.
-    px_in = np.where(long, ask[entry], bid[entry])
-    px_out = np.where(long, bid[exit_], ask[exit_])
-    net = side * (px_out - px_in) / px_in * BPS - 2.0 * fee_bps
-    mid = (ask + bid) / 2.0
-    gross = side * (mid[exit_] - mid[entry]) / mid[entry] * BPS
+    net, gross = trade_returns(
+        side, ask[entry], bid[entry], ask[exit_], bid[exit_], fee_bps=fee_bps
+    )
     n = int(rows.shape[0])
     return _summary(net, side, n) | {
         "gross": _summary(gross, side, n),

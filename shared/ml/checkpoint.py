@@ -1,8 +1,8 @@
-"""Checkpoint files of a run and the one loader that rebuilds a model from them.
+"""A fold's model files and the one loader that rebuilds a model from them.
 
-Per fold, in `<run_dir>/fold<k>/`: `best_deeplob_fold<k>.pth` (state_dict only, loaded with
-weights_only=True), `scaler_params.json`, and `model.json` (the JSON sidecar: architecture and
-DeepLOBConfig). `<run_dir>/manifest.json`, written last, holds the sha256 of every file.
+Where they lie is shared/rundir.py's: the weights (state_dict only, loaded with
+weights_only=True), the scaler and the JSON sidecar (architecture and DeepLOBConfig), each checked
+against the run's manifest before serving.
 
 load_serving_model(run_dir, fold=5) is what inference calls before it swaps a model in.
 """
@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -24,8 +23,7 @@ from shared.data.schema import FEATURE_COLUMNS, WINDOW
 from shared.errors import BadCheckpoint, Conflict, LobError
 from shared.labels import CLASS_NAMES
 from shared.ml.model import DeepLOB, DeepLOBConfig
-from shared.run_layout import MANIFEST, MODEL_FILE, fold_dir, verify_fold, weights_path
-from shared.scaler import FILE_NAME as SCALER_FILE
+from shared.rundir import RunDir
 from shared.scaler import Scaler
 
 ARCH = "deeplob"
@@ -33,7 +31,7 @@ ARCH = "deeplob"
 
 def write_sidecar(run_dir: Path, fold: int, cfg: DeepLOBConfig) -> None:
     atomic.write_json(
-        fold_dir(run_dir, fold) / MODEL_FILE,
+        RunDir(run_dir).fold(fold).sidecar,
         {
             "arch": ARCH,
             "config": cfg.to_dict(),
@@ -47,7 +45,7 @@ def write_sidecar(run_dir: Path, fold: int, cfg: DeepLOBConfig) -> None:
 
 
 def read_sidecar(run_dir: Path, fold: int) -> DeepLOBConfig:
-    data = json.loads((fold_dir(run_dir, fold) / MODEL_FILE).read_text())
+    data = json.loads(RunDir(run_dir).fold(fold).sidecar.read_text())
     if data.get("arch") != ARCH:
         raise ValueError(f"unknown architecture {data.get('arch')!r}")
     return DeepLOBConfig.from_dict(data["config"])
@@ -74,30 +72,10 @@ def build_model(run_dir: Path, fold: int, *, weights: bool = True) -> DeepLOB:
     """Rebuild a fold's model from its sidecar (and weights): one loader for training and serving."""
     model = DeepLOB(read_sidecar(run_dir, fold))
     if weights:
-        state = torch.load(weights_path(run_dir, fold), map_location="cpu", weights_only=True)
+        path = RunDir(run_dir).fold(fold).weights
+        state = torch.load(path, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)
     return model
-
-
-def write_manifest(run_dir: Path, extra: dict[str, Any] | None = None) -> dict[str, Any]:
-    """sha256 of every file under run_dir (not hidden files, resume state or the manifest)."""
-    run_dir = Path(run_dir)
-    files = {}
-    for path in sorted(run_dir.rglob("*")):
-        rel = path.relative_to(run_dir).as_posix()
-        if not path.is_file() or rel == MANIFEST or any(p.startswith(".") for p in path.parts[-1:]):
-            continue
-        if path.name == "resume.pt" or path.name.endswith(".lock"):
-            continue
-        files[rel] = atomic.sha256_file(path)
-    manifest = {
-        "run_id": run_dir.name,
-        "created_at": datetime.now(UTC).isoformat(),
-        "files": files,
-        **(extra or {}),
-    }
-    atomic.write_json(run_dir / MANIFEST, manifest)
-    return manifest
 
 
 @dataclass
@@ -126,16 +104,17 @@ def load_serving_model(run_dir: Path, fold: int = 5) -> ServingModel:
     the weights load with weights_only=True into the sidecar's architecture with strict keys and
     shapes; the scaler file rebuilds; a forward pass on a zero window gives finite logits.
     """
-    run_dir = Path(run_dir)
+    run = RunDir(run_dir)
+    files = run.fold(fold)
     try:
-        verify_fold(run_dir, fold)
+        run.verify(fold)
     except Conflict as exc:
         raise BadCheckpoint(str(exc)) from exc
     try:
-        model = build_model(run_dir, fold, weights=False)
+        model = build_model(run.path, fold, weights=False)
     except (ValueError, KeyError, TypeError) as exc:
-        raise BadCheckpoint(f"{fold_dir(run_dir, fold) / MODEL_FILE}: bad sidecar ({exc})") from exc
-    wpath = weights_path(run_dir, fold)
+        raise BadCheckpoint(f"{files.sidecar}: bad sidecar ({exc})") from exc
+    wpath = files.weights
     try:
         state = torch.load(wpath, map_location="cpu", weights_only=True)
     except Exception as exc:  # any unpickling failure means "not a plain state_dict"
@@ -147,14 +126,14 @@ def load_serving_model(run_dir: Path, fold: int = 5) -> ServingModel:
     except RuntimeError as exc:
         raise BadCheckpoint(f"{wpath}: does not fit the model ({exc})") from exc
     try:
-        scaler = Scaler.load(fold_dir(run_dir, fold) / SCALER_FILE)
+        scaler = Scaler.load(files.scaler)
     except (ValueError, KeyError, TypeError) as exc:
-        raise BadCheckpoint(f"{fold_dir(run_dir, fold) / SCALER_FILE}: {exc}") from exc
+        raise BadCheckpoint(f"{files.scaler}: {exc}") from exc
     model.eval()
     with torch.inference_mode():
         out = model(torch.zeros(2, 1, model.cfg.window, model.cfg.features))
     if out.shape != (2, model.cfg.classes) or not torch.isfinite(out).all():
         raise BadCheckpoint(f"{wpath}: test forward pass gave non-finite or mis-shaped output")
     return ServingModel(
-        model=model, scaler=scaler, version=f"{run_dir.name}/fold{fold}", run_dir=run_dir, fold=fold
+        model=model, scaler=scaler, version=run.version(fold), run_dir=run.path, fold=fold
     )

@@ -106,7 +106,7 @@ class DeepLOB(nn.Module):
         """The three conv blocks: (B, 1, T, 40) → (B, 32, T-18, 1).
 
         No padding in time, so output row j depends on input rows j..j+18 only: windows that
-        overlap can share this work (shared/ml/segments.py, services/inference/fastpath.py).
+        overlap can share this work (shared/ml/segments.py, shared/ml/fastpath.py).
         """
         x = self.conv1(x)  # (B, 32, T-6, 20)
         x = self.conv2(x)  # (B, 32, T-12, 10)

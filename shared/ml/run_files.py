@@ -1,4 +1,5 @@
-"""Run-directory bookkeeping for the training engine: RNG state, locks, metrics.jsonl."""
+"""Training bookkeeping: seeds and RNG state, process locks, the per-epoch metrics log (where these
+files lie is shared/rundir.py's)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ import torch
 
 from shared import atomic
 from shared.errors import Conflict
-
-METRICS = "metrics.jsonl"
 
 
 def fold_seed(seed: int, fold: int) -> int:
@@ -86,11 +85,12 @@ def locked(path: Path, what: str) -> Iterator[None]:
 
 
 class MetricsLog:
-    """metrics.jsonl: appended one fsynced line per epoch; rewritten atomically on resume."""
+    """The run's metrics.jsonl: appended one fsynced line per epoch; rewritten atomically on
+    resume."""
 
-    def __init__(self, run_dir: Path) -> None:
-        self.path = run_dir / METRICS
-        self._lock = run_dir / ".metrics.lock"
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = path.with_name(f".{path.stem}.lock")
 
     @contextlib.contextmanager
     def _guard(self) -> Iterator[None]:

@@ -24,13 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 
-from shared.data.schema import N_FEATURES, WINDOW
+from shared.data.schema import N_FEATURES
 from shared.ml.model import DeepLOB
-from shared.scaler import Scaler
+from shared.ml.windows import Batcher
 
 # Segments per batch: 8 segments of 16 windows at batch 128 (BENCHMARKS.md, "Segment batching").
 SEGMENTS_PER_BATCH = 8
@@ -198,31 +199,14 @@ class SegmentBatch:
     groups: torch.Tensor  # (n,) int64 the segment of each kept window (for augmentation)
 
 
-class SegmentBatches:
+class SegmentBatches(Batcher):
     """Training batches of K segments of L windows each; the training-side twin of WindowBatches."""
 
-    def __init__(
-        self,
-        features: np.ndarray,
-        labels: np.ndarray,
-        scaler: Scaler | None,
-        *,
-        batch_size: int,
-        device: torch.device | str = "cpu",
-        window: int = WINDOW,
-        channels_last: bool = False,
-        stride: int = 1,
-    ) -> None:
-        self.features = features
-        self.labels = labels
-        self.scaler = scaler
-        self.batch_size = batch_size
-        self.length = segment_length(batch_size)
+    def __init__(self, *args: Any, stride: int = 1, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.length = segment_length(self.batch_size)
         self.stride = stride
-        self.per_batch = max(1, batch_size // self.length)
-        self.device = torch.device(device)
-        self.window = window
-        self.channels_last = channels_last
+        self.per_batch = max(1, self.batch_size // self.length)
 
     def epoch(self, ends: np.ndarray, rng: np.random.Generator | None) -> list[list[Piece]]:
         """This epoch's batches as lists of pieces, K segments to a batch.
@@ -240,6 +224,14 @@ class SegmentBatches:
         full = [p for p in pieces if p.length == self.length]
         batches = [full[i : i + self.per_batch] for i in range(0, len(full), self.per_batch)]
         return batches + [[p] for p in pieces if p.length != self.length]
+
+    def epoch_batches(
+        self, ends: np.ndarray, rng: np.random.Generator | None
+    ) -> tuple[int, Iterator[SegmentBatch]]:
+        """One epoch over `ends` (see `epoch`): the number of batches and the batches, as
+        WindowBatches.epoch_batches gives them."""
+        planned = self.epoch(ends, rng)
+        return len(planned), self.batches(planned)
 
     def batches(self, batches: list[list[Piece]]) -> Iterator[SegmentBatch]:
         """Yield the planned batches in order: one copy of each segment's rows, scaled."""

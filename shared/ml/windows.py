@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -55,11 +56,10 @@ class Batch:
     size: int
 
 
-class WindowBatches:
-    """Iterate batches of (window, label) for sample end rows `ends`, in the given order.
-
-    One instance per split and device; reuse it across epochs with a new order each time.
-    """
+class Batcher:
+    """What every batcher of the engine takes: the rows and their labels, the input transform,
+    the batch size and where (device, memory layout) the batches go. Subclasses (WindowBatches,
+    shared.ml.segments.SegmentBatches) add `epoch_batches(ends, rng)`."""
 
     def __init__(
         self,
@@ -72,13 +72,25 @@ class WindowBatches:
         window: int = WINDOW,
         channels_last: bool = False,
     ) -> None:
-        self.view = window_view(features, window)
+        self.features = features
         self.labels = labels
         self.scaler = scaler
         self.batch_size = batch_size
         self.device = torch.device(device)
         self.window = window
         self.channels_last = channels_last
+
+
+class WindowBatches(Batcher):
+    """Iterate batches of (window, label) for sample end rows `ends`, in the given order.
+
+    One instance per split and device; reuse it across epochs with a new order each time.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.view = window_view(self.features, self.window)
+        batch_size, window = self.batch_size, self.window
         cuda = self.device.type == "cuda"
         # Two buffers so the next batch can be gathered while the last one is still being
         # copied to the GPU; on CPU the model reads the buffer directly, so one is enough
@@ -116,6 +128,14 @@ class WindowBatches:
 
     def num_batches(self, n: int) -> int:
         return -(-n // self.batch_size)
+
+    def epoch_batches(
+        self, ends: np.ndarray, rng: np.random.Generator | None
+    ) -> tuple[int, Iterator[Batch]]:
+        """One epoch over `ends`: shuffled by `rng`, or in order when it is None (evaluation).
+        Returns the number of batches and the batches; SegmentBatches has the same method."""
+        order = rng.permutation(ends) if rng is not None else np.asarray(ends)
+        return self.num_batches(order.shape[0]), self.batches(order)
 
 
 class WindowDataset(Dataset[tuple[torch.Tensor, int]]):

@@ -7,35 +7,19 @@ from __future__ import annotations
 import contextlib
 import secrets
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 import uvicorn
 
-from shared import embedded
+from devstack import seed
+from devstack.stack import Stack, wait_until
 from shared.config import Settings, get_settings
-from shared.data.store import write_dataset
 from shared.embedded import free_port
 
 TOKEN = "test-token-" + secrets.token_hex(8)
-
-
-def synthetic_dataset(home: Path, name: str, rows: int = 3_000, seed: int = 0) -> None:
-    """A random-walk order book: enough structure for labels, nothing else."""
-    rng = np.random.default_rng(seed)
-    mid = 100 * np.exp(np.cumsum(rng.normal(0, 2e-4, rows)))
-    levels = np.arange(1, 11)
-    feats = np.empty((rows, 40), dtype=np.float32)
-    feats[:, 0::4] = mid[:, None] + 0.01 * levels  # ask px
-    feats[:, 1::4] = rng.uniform(1, 5, (rows, 10))  # ask sz
-    feats[:, 2::4] = mid[:, None] - 0.01 * levels  # bid px
-    feats[:, 3::4] = rng.uniform(1, 5, (rows, 10))  # bid sz
-    ts = (1_700_000_000 * 10**9 + np.arange(rows) * 100_000_000).astype(np.int64)
-    write_dataset(name, ts=ts, features=feats, symbols=["TEST"], home=home)
 
 
 @contextlib.contextmanager
@@ -50,10 +34,8 @@ def serve(settings: Settings) -> Iterator[httpx.Client]:
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
+    wait_until(lambda: server.started or not thread.is_alive(), 20, "uvicorn", every=0.01)
+    assert server.started, "uvicorn did not start"
     try:
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15) as client:
             yield client
@@ -65,16 +47,14 @@ def serve(settings: Settings) -> Iterator[httpx.Client]:
 @pytest.fixture(scope="session")
 def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Our own redis-server: queues and keys isolated from every other test run on the machine."""
-    url, proc = embedded.start_redis(tmp_path_factory.mktemp("api-redis"))
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with Stack(tmp_path_factory.mktemp("api-redis")) as stack:
+        yield stack.redis().url
 
 
 @pytest.fixture(scope="session")
 def api_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("api-home")
-    synthetic_dataset(home, "tiny")
+    seed.dataset(home, "tiny", 3_000, symbol="TEST")
     return home
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -12,10 +13,10 @@ import httpx
 import pytest
 import redis
 
-from services.api.live.relay import LIVE_WITHIN_S, Relay
+from services.api.live.relay import LIVE_WITHIN_S, Client, Relay, missed
 from shared.config import Settings
 from shared.embedded import free_port
-from shared.events import job_channel, predictions_channel
+from shared.events import PREDICTIONS_STREAM_FIELD, Prediction, job_channel, predictions_channel
 
 STATE_CHANGING = [
     ("POST", "/api/jobs", {"dataset": "tiny"}),
@@ -331,3 +332,63 @@ def test_submissions_are_counted_in_metrics(api: httpx.Client, auth: dict[str, s
     before = submitted()
     assert api.post("/api/jobs", json={"dataset": "tiny"}, headers=auth).status_code == 202
     assert submitted() == before + 1
+
+
+def _prediction(seq: int, model: str = "m1") -> str:
+    return Prediction(
+        ts=seq,
+        symbol="AAA",
+        best_bid=1.0,
+        best_ask=2.0,
+        mid=1.5,
+        latency_ms=0.0,
+        seq=seq,
+        model_version=model,
+    ).model_dump_json()
+
+
+def test_after_a_reconnect_the_relay_reads_back_what_it_missed() -> None:
+    old = [_prediction(s) for s in range(1, 11)]
+    # the stream still holds the last one delivered (seq 7): what is newer
+    assert missed(old[::-1], old[6]) == old[7:]
+    assert missed(old[::-1], old[9]) == []
+    # Redis came back empty, holding seq 9 and 10 sent again, then 11-13: only 11-13
+    again = old[8:] + [_prediction(s) for s in range(11, 14)]
+    assert missed(again[::-1], old[9]) == again[2:]
+    # inference numbering again from 1 on a fresh Redis, behind or already past seq 10: all of it
+    for count in (3, 14):
+        fresh = [_prediction(s, "m2") for s in range(1, count + 1)]
+        assert missed(fresh[::-1], old[9]) == fresh
+
+
+def test_a_backfill_and_the_pub_sub_copies_of_it_give_each_seq_once() -> None:
+    class Stream:  # the symbol's stream as the relay's XREVRANGE reads it
+        def __init__(self, texts: list[str]) -> None:
+            field = PREDICTIONS_STREAM_FIELD.encode()
+            self.rows = [(f"{i}-0".encode(), {field: t.encode()}) for i, t in enumerate(texts)]
+
+        async def xrevrange(self, name: str, count: int) -> list:
+            return self.rows[::-1][:count]
+
+    async def send(text: str) -> None:
+        return None
+
+    relay, client, channel = Relay("redis://unused"), Client(send=send), predictions_channel("AAA")
+    relay.add(client)
+    relay.subscribe(client, symbols=["AAA"], jobs=[])
+    texts = [_prediction(s) for s in range(1, 14)]
+    # Given seq 1-7 delivered before the connection dropped, 8-10 published while away
+    for text in texts[:7]:
+        relay.dispatch(channel, text)
+    # and a live `scores` message last on the channel (it shares it, but is not in the stream)
+    scores = json.dumps({"type": "scores", "recent": [{"seq": 2}]}, separators=(",", ":"))
+    relay.dispatch(channel, scores)
+    # When the relay reads back 1-10, then pub/sub brings 9-10 (published after it subscribed),
+    # with a scores message among them
+    asyncio.run(relay._backfill(Stream(texts[:10])))  # type: ignore[arg-type]
+    for text in [*texts[8:10], scores, *texts[10:]]:
+        relay.dispatch(channel, text)
+    # Then the client got 1-13, each once, and both scores messages
+    got = [json.loads(client.queue.get_nowait()) for _ in range(client.queue.qsize())]
+    assert [m["seq"] for m in got if m["type"] == "prediction"] == list(range(1, 14))
+    assert sum(m["type"] == "scores" for m in got) == 2

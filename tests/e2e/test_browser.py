@@ -19,20 +19,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from services.worker.client import worker_command
-from shared.embedded import free_port, start_redis
+from devstack.stack import Stack, wait_until
+from shared.embedded import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
 
@@ -66,23 +62,15 @@ TRAIN_TIMEOUT_S = 480
 
 
 @dataclass
-class Stack:
+class Web:
+    """The running stack (devstack) and how the tests reach its gateway."""
+
     base: str
     home: Path
-    logs: Path
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    dev: Stack
 
-    def tail(self, lines: int = 40) -> str:
-        out = []
-        for log in sorted(self.logs.glob("*.log")):
-            text = log.read_text(errors="replace").splitlines()[-lines:]
-            out.append(f"--- {log.name} ---\n" + "\n".join(text))
-        return "\n".join(out)
-
-    def check_alive(self) -> None:
-        for name, proc in self.procs.items():
-            if proc.poll() is not None:
-                raise AssertionError(f"{name} exited ({proc.returncode}):\n{self.tail()}")
+    def tail(self) -> str:
+        return "".join(service.tail() for service in self.dev.services)
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
         resp = httpx.request(
@@ -96,54 +84,13 @@ class Stack:
         return resp.json()
 
 
-def _wait(cond: Callable[[], Any], timeout: float, what: str, stack: Stack | None = None) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if stack is not None:
-            stack.check_alive()
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(
-        f"timed out after {timeout:.0f}s waiting for {what}\n{stack.tail() if stack else ''}"
-    )
-
-
-def _healthy(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def _start(stack: Stack, name: str, argv: list[str], env: dict[str, str]) -> None:
-    log = (stack.logs / f"{name}.log").open("wb")
-    stack.procs[name] = subprocess.Popen(
-        argv,
-        env={**os.environ, **env, "PYTHONUNBUFFERED": "1"},
-        cwd=REPO,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        # Own process group: stopping a child also stops what it started (Celery's pool).
-        start_new_session=True,
-    )
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is not None:
-        return
-    os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(15)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(5)
+def _wait(cond: Callable[[], Any], timeout: float, what: str, stack: Web) -> Any:
+    """Until `cond` holds; fails at once, with every service's last log lines, if one exits."""
+    return wait_until(cond, timeout, what, services=stack.dev.services, every=0.25)
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Stack]:
+def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterator[Web]:
     if not (DIST / "index.html").is_file():
         pytest.fail("services/web/dist is missing: build the UI first (make web)")
     from shared.data.store import write_dataset
@@ -151,62 +98,32 @@ def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
 
     root = tmp_path_factory.mktemp("web_e2e")
     home = root / "lob_home"
-    logs = root / "logs"
     home.mkdir()
-    logs.mkdir()
     ts, features = synth_market(ROWS, seed=11, symbol=SYMBOL)
     write_dataset(DATASET, ts=ts, features=features, symbols=[SYMBOL], home=home)
     ts, features = synth_market(1_000, seed=12, symbol=IDLE_SYMBOL)
     write_dataset(IDLE_DATASET, ts=ts, features=features, symbols=[IDLE_SYMBOL], home=home)
 
-    # A Redis of our own: pub/sub channel names (lob:models, lob:predictions:<SYMBOL>) are global
-    # to a server, so sharing the machine's Redis with other tests would mix their messages in.
-    redis_url, redis_proc = start_redis(root / "redis")
-    port = free_port()
-    stack = Stack(base=f"http://127.0.0.1:{port}", home=home, logs=logs)
+    port, inference_port = free_port(), free_port()
     env = {
         "LOB_ENV": "development",
         "LOB_HOME": str(home),
         "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
         "LOB_API_TOKEN": TOKEN,
         "LOB_API_PORT": str(port),
-        "LOB_INFERENCE_PORT": str(free_port()),
+        "LOB_INFERENCE_PORT": str(inference_port),
         "LOB_FLOWER_URL": "http://127.0.0.1:5555",
     }
-    py = sys.executable
-    try:
-        _start(
-            stack,
-            "gateway",
-            [py, "-m", "services.api", "--host", "127.0.0.1", "--port", str(port)],
-            env,
-        )
-        _wait(lambda: _healthy(f"{stack.base}/healthz"), 60, "the gateway's /healthz", stack)
-        _start(
-            stack,
-            "worker",
-            worker_command("--concurrency", "1", "-n", "web-e2e@%h"),
-            env,
-        )
-        _start(
-            stack,
-            "inference",
-            [py, "-m", "services.inference", "--port", env["LOB_INFERENCE_PORT"]],
-            env,
-        )
-        _start(
-            stack,
-            "feed",
-            [py, "-m", "shared.cli.main", "feed", "replay", DATASET, "--loop", "--speed", "1"],
-            env,
-        )
-        yield stack
-    finally:
-        for proc in reversed(list(stack.procs.values())):
-            _stop(proc)
-        redis_proc.terminate()
-        redis_proc.wait(10)
+    with Stack(root, env, logs=root / "logs") as dev:
+        # A Redis of our own: pub/sub channel names (lob:models, lob:predictions:<SYMBOL>) are
+        # global to a server, so sharing the machine's Redis with other tests would mix their
+        # messages in.
+        dev.redis()
+        gateway = dev.gateway(port, timeout=60)
+        dev.worker("web-e2e", "--concurrency", "1", wait=False)
+        dev.inference(inference_port, wait=False)
+        dev.feed("replay", DATASET, "--loop", "--speed", "1")
+        yield Web(base=gateway.url, home=home, dev=dev)
 
 
 @pytest.fixture(scope="module")
@@ -282,7 +199,7 @@ def _probabilities(page: Any) -> dict[str, float]:
     return values
 
 
-def test_train_from_the_button_then_predict_live(stack: Stack, browser: Any) -> None:
+def test_train_from_the_button_then_predict_live(stack: Web, browser: Any) -> None:
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -397,7 +314,7 @@ def test_train_from_the_button_then_predict_live(stack: Stack, browser: Any) -> 
     context.close()
 
 
-def test_sign_in_refuses_a_wrong_token(stack: Stack, browser: Any) -> None:
+def test_sign_in_refuses_a_wrong_token(stack: Web, browser: Any) -> None:
     from playwright.sync_api import expect
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
@@ -410,7 +327,7 @@ def test_sign_in_refuses_a_wrong_token(stack: Stack, browser: Any) -> None:
     context.close()
 
 
-def test_gateway_serves_the_app_at_each_route(stack: Stack) -> None:
+def test_gateway_serves_the_app_at_each_route(stack: Web) -> None:
     for path in ("/", "/predict", "/train"):
         resp = httpx.get(stack.base + path, timeout=5, follow_redirects=True)
         assert resp.status_code == 200

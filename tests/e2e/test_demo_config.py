@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from shared.cli.up import DEMO_DATASET, DEMO_JOB, DEMO_ROWS, write_demo_dataset
+from devstack.up import DEMO_DATASET, DEMO_JOB, DEMO_ROWS, write_demo_dataset
 from shared.labels import CLASS_NAMES
-from shared.ml.engine import prepare
+from shared.ml.prepare import prepare
 from shared.train_config import TrainConfig
 
 

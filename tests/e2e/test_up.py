@@ -6,40 +6,25 @@ import asyncio
 import json
 import os
 import signal
-import subprocess
 import sys
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
 import pytest
 import websockets
 
+from devstack.stack import Service, wait_until
 from shared.embedded import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 
-def _wait(
-    cond, timeout: float, what: str, proc: subprocess.Popen | None = None, log: Path | None = None
-):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(
-                f"lob up exited ({proc.returncode}) while waiting for {what}:\n{_tail(log)}"
-            )
-        value = cond()
-        if value:
-            return value
-        time.sleep(0.5)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}:\n{_tail(log)}")
-
-
-def _tail(log: Path | None) -> str:
-    return log.read_text()[-4000:] if log and log.exists() else ""
+def _wait(cond: Callable[[], Any], timeout: float, what: str, stack: UpStack) -> Any:
+    """Until `cond` holds; fails at once, with the end of its log, should lob up exit."""
+    return wait_until(cond, timeout, what, services=[stack.up], every=0.5)
 
 
 def _get(url: str, **kw) -> httpx.Response | None:
@@ -49,11 +34,13 @@ def _get(url: str, **kw) -> httpx.Response | None:
         return None
 
 
-class Stack:
-    def __init__(
-        self, home: Path, proc: subprocess.Popen, log: Path, ports: dict[str, int]
-    ) -> None:
-        self.home, self.proc, self.log, self.ports = home, proc, log, ports
+class UpStack:
+    """`lob up` as a process of its own (a devstack Service: own process group, log file)."""
+
+    def __init__(self, home: Path, up: Service, ports: dict[str, int]) -> None:
+        self.home, self.up, self.ports = home, up, ports
+        self.proc, self.log = up.proc, up.log
+        assert self.log is not None
         self.base = f"http://127.0.0.1:{ports['api']}"
 
     def descendants(self) -> list[psutil.Process]:
@@ -68,45 +55,30 @@ class Stack:
         return procs
 
 
-def _start(tmp_path: Path, *extra: str) -> Stack:
+def _start(tmp_path: Path, *extra: str) -> UpStack:
     home = tmp_path / "home"
     ports = {"api": free_port(), "flower": free_port(), "inference": free_port()}
+    # exactly as a user runs it: no DATABASE_URL, REDIS_URL or API token in the environment
     env = {
         k: v
         for k, v in os.environ.items()
         if k not in {"DATABASE_URL", "REDIS_URL", "LOB_API_TOKEN"}
     }
     env["LOB_HOME"] = str(home)
-    log = tmp_path / "up.log"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "shared.cli.main",
-            "up",
-            "--api-port",
-            str(ports["api"]),
-            "--flower-port",
-            str(ports["flower"]),
-            "--inference-port",
-            str(ports["inference"]),
-            *extra,
-        ],
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    return Stack(home, proc, log, ports)
+    argv = [sys.executable, "-m", "shared.cli.main", "up"]
+    argv += ["--api-port", str(ports["api"]), "--flower-port", str(ports["flower"])]
+    argv += ["--inference-port", str(ports["inference"]), *extra]
+    up = Service("lob-up", argv, env, log=tmp_path / "up.log").start()
+    return UpStack(home, up, ports)
 
 
-def s_job(stack: Stack, job_id: str) -> dict:
+def s_job(stack: UpStack, job_id: str) -> dict:
     r = _get(f"{stack.base}/api/jobs/{job_id}")
     assert r is not None and r.status_code == 200
     return r.json()
 
 
-def _stop(stack: Stack) -> list[psutil.Process]:
+def _stop(stack: UpStack) -> list[psutil.Process]:
     children = stack.descendants()
     stack.proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
     stack.proc.wait(60)
@@ -114,7 +86,7 @@ def _stop(stack: Stack) -> list[psutil.Process]:
 
 
 @pytest.fixture
-def demo_stack(tmp_path: Path) -> Iterator[Stack]:
+def demo_stack(tmp_path: Path) -> Iterator[UpStack]:
     stack = _start(tmp_path, "--demo-rows", "20000")
     yield stack
     if stack.proc.poll() is None:
@@ -122,7 +94,7 @@ def demo_stack(tmp_path: Path) -> Iterator[Stack]:
 
 
 def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(
-    demo_stack: Stack, run_lob
+    demo_stack: UpStack, run_lob
 ) -> None:
     s, lob = demo_stack, run_lob
     # Given lob up on a fresh machine, when it has started, then every health endpoint is healthy.
@@ -130,8 +102,7 @@ def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(
         lambda: (r := _get(f"{s.base}/readyz")) is not None and r.status_code == 200,
         180,
         "gateway /readyz",
-        s.proc,
-        s.log,
+        s,
     )
     _wait(
         lambda: (
@@ -140,12 +111,9 @@ def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(
         ),
         120,
         "inference /healthz",
-        s.proc,
-        s.log,
+        s,
     )
-    flower = _wait(
-        lambda: _get(f"http://127.0.0.1:{s.ports['flower']}/"), 120, "Flower", s.proc, s.log
-    )
+    flower = _wait(lambda: _get(f"http://127.0.0.1:{s.ports['flower']}/"), 120, "Flower", s)
     assert flower.status_code == 401, "Flower must ask for basic auth"
     assert "/login?code=" in s.log.read_text()
 
@@ -156,7 +124,7 @@ def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(
         assert not any(j["status"] in ("failed", "cancelled") for j in items), items
         return [j for j in items if j["status"] == "succeeded"]
 
-    jobs = _wait(demo_job_done, 600, "the demo training job to succeed", s.proc, s.log)
+    jobs = _wait(demo_job_done, 600, "the demo training job to succeed", s)
     assert jobs[0]["dataset"] == "demo"
     # scored on a test block that holds every class (issue 12, item 7)
     counts = s_job(s, jobs[0]["id"])["result"]["test"]["label_counts"]
@@ -217,8 +185,7 @@ def test_lob_up_serves_health_trains_the_demo_and_streams_predictions(
         ),
         120,
         "inference to serve cli-run/fold5",
-        s.proc,
-        s.log,
+        s,
     )
 
     # and `lob feed replay` from that terminal yields its predictions at a WebSocket client
@@ -264,13 +231,12 @@ def test_ctrl_c_leaves_no_child_process_behind_and_the_log_is_clean(tmp_path: Pa
             lambda: (r := _get(f"{stack.base}/healthz")) is not None and r.status_code == 200,
             180,
             "gateway /healthz",
-            stack.proc,
-            stack.log,
+            stack,
         )
-        _wait(lambda: len(stack.descendants()) >= 5, 60, "all children", stack.proc, stack.log)
+        _wait(lambda: len(stack.descendants()) >= 5, 60, "all children", stack)
         # Once every service has said it is up, the log shows that, the URL and the sign-in link
         for line in ("worker@", "ready.", "Visit me at", "inference on", "/login?code="):
-            _wait(lambda t=line: t in stack.log.read_text(), 60, line, stack.proc, stack.log)
+            _wait(lambda t=line: t in stack.up.output(), 60, line, stack)
         # Flower has asked the worker for its state (what used to log "Inspect method ... failed")
         flower = f"http://127.0.0.1:{stack.ports['flower']}/api/workers?refresh=1"
         password = (stack.home / ".flower_password").read_text().strip()
@@ -278,8 +244,7 @@ def test_ctrl_c_leaves_no_child_process_behind_and_the_log_is_clean(tmp_path: Pa
             lambda: (r := _get(flower, auth=("admin", password))) is not None and r.json(),
             60,
             "Flower to see the worker",
-            stack.proc,
-            stack.log,
+            stack,
         )
         text = stack.log.read_text()
         assert "DeepLOB Hub is up: " in text
@@ -287,7 +252,7 @@ def test_ctrl_c_leaves_no_child_process_behind_and_the_log_is_clean(tmp_path: Pa
         assert not noisy, f"noise in the first-run log: {noisy}\n{text}"
     finally:
         children = _stop(stack)
-    assert stack.proc.returncode in (0, 130), _tail(stack.log)
+    assert stack.proc.returncode in (0, 130), stack.up.tail()
     assert len(children) >= 5
     _gone, alive = psutil.wait_procs(children, timeout=20)
     assert not alive, f"left behind: {[(p.pid, p.cmdline()) for p in alive]}"

@@ -7,17 +7,15 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from feedkit import FakeBinanceServer
 
-from shared import embedded
+from devstack.stack import Stack
+from tests.support.feedkit import FakeBinanceServer
 
 
 @pytest.fixture(scope="session")
 def feed_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url, proc = embedded.start_redis(tmp_path_factory.mktemp("feed-redis"))
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    with Stack(tmp_path_factory.mktemp("feed-redis")) as stack:
+        yield stack.redis().url
 
 
 @pytest.fixture

@@ -17,11 +17,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
-from feedkit import FakeBinanceServer
 
 from shared.data.binance_capture import read_captures
 from shared.events import SNAPSHOT_STREAM
 from shared.feed.snapshot import decode
+from tests.support.feedkit import FakeBinanceServer
 
 pytestmark = [pytest.mark.slow, pytest.mark.data]
 

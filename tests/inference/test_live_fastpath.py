@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from services.inference.fastpath import FastDeepLOB, WindowCache, eager_probs
 from services.inference.predictor import LoadedModel, Predictor
 from shared.data.schema import WINDOW
 from shared.feed.snapshot import Snapshot
 from shared.ml.checkpoint import ServingModel
+from shared.ml.fastpath import FastDeepLOB, WindowCache, eager_probs
 from shared.ml.model import DeepLOB
 from shared.scaler import Scaler
 
@@ -128,7 +128,7 @@ RELOAD_PROBE = """
 import gc, sys, warnings
 import psutil, torch
 warnings.simplefilter("ignore")
-from services.inference.fastpath import FastDeepLOB, verify_against_eager
+from shared.ml.fastpath import FastDeepLOB, verify_against_eager
 from shared.ml.model import DeepLOB
 
 torch.set_num_threads(1)

@@ -18,36 +18,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
-from livekit import (
-    BAD_KINDS,
-    SYN_ROWS,
-    LiveStack,
-    Proc,
-    WsClient,
-    feed_argv,
-    http_json,
-    http_text,
-    make_bad_run,
-    make_run,
-    promote,
-    spawn,
-    wait_for,
-)
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from devstack import seed
+from devstack.stack import Service, wait_until
 from shared.data.schema import WINDOW
+from tests.support.livekit import (
+    BAD_KINDS,
+    SYN_ROWS,
+    LiveStack,
+    WsClient,
+    http_json,
+    http_text,
+    make_bad_run,
+)
 
 pytestmark = pytest.mark.slow
 
 
-def _replay(stack: LiveStack, symbol: str, speed: str = "0") -> Proc:
-    return spawn(
-        f"feed-{symbol}",
-        feed_argv("replay", "syn", "--speed", speed, "--symbol", symbol),
-        stack.env,
-        stack.logdir,
-        0,
+def _replay(stack: LiveStack, symbol: str, speed: str = "0") -> Service:
+    return stack.dev.feed(
+        "replay", "syn", "--speed", speed, "--symbol", symbol, name=f"feed-{symbol}"
     )
 
 
@@ -122,12 +114,8 @@ def _replay_files_to_client(
             )
         )
         await asyncio.sleep(0.3)
-        feed = spawn(
-            f"feed-{symbol.lower()}",
-            feed_argv("replay", *map(str, files), "--speed", "0"),
-            stack.env,
-            stack.logdir,
-            0,
+        feed = stack.dev.feed(
+            "replay", *map(str, files), "--speed", "0", name=f"feed-{symbol.lower()}"
         )
         await reading
         feed.proc.wait(30)
@@ -175,7 +163,7 @@ def test_databento_mbo_replay_yields_predictions(live_stack: LiveStack, sample_d
 
 def test_hot_reload_mid_stream_drops_and_doubles_nothing(live_stack: LiveStack) -> None:
     # given a stream under way (about 5 s at speed 3) and a second model ready
-    new_run = make_run(live_stack.home, "run-reload", seed=3)
+    new_run = seed.servable_run(live_stack.home, "run-reload", seed=3)
     before = _status(live_stack)["model_version"]
     client = WsClient(f"{live_stack.ws_base}/model-test-reload")
 
@@ -190,7 +178,7 @@ def test_hot_reload_mid_stream_drops_and_doubles_nothing(live_stack: LiveStack) 
         while len(client.got.predictions) < 2 * WINDOW:
             await asyncio.sleep(0.02)
         # when the new model is promoted mid-stream
-        promote(live_stack.home, new_run, live_stack.redis_url, 2)
+        seed.point_active(live_stack.home, new_run, 2, redis_url=live_stack.redis_url)
         await reading
 
     try:
@@ -208,8 +196,8 @@ def test_hot_reload_mid_stream_drops_and_doubles_nothing(live_stack: LiveStack) 
         assert promoted[0]["job_id"] == "run-reload" and "path" not in promoted[0]
         assert _metric(live_stack, "lob_inference_model_reloads_total") >= 1
     finally:
-        promote(live_stack.home, live_stack.good_run, live_stack.redis_url, 1)
-        wait_for(
+        seed.point_active(live_stack.home, live_stack.good_run, 1, redis_url=live_stack.redis_url)
+        wait_until(
             lambda: _status(live_stack).get("model_version") == "run-good/fold5", 30, "roll back"
         )
 
@@ -231,7 +219,7 @@ def test_bad_checkpoints_are_refused_while_serving_continues(live_stack: LiveSta
         _replay(live_stack, "BAD", speed="3")
         # when each kind of broken checkpoint is promoted in turn
         for n, run in enumerate(bad_runs.values(), start=1):
-            promote(live_stack.home, run, live_stack.redis_url, 10 + n)
+            seed.point_active(live_stack.home, run, 10 + n, redis_url=live_stack.redis_url)
             while _status(live_stack)["refused_total"] < refused_before + n:
                 await asyncio.sleep(0.05)
         await reading
@@ -239,7 +227,7 @@ def test_bad_checkpoints_are_refused_while_serving_continues(live_stack: LiveSta
     try:
         asyncio.run(main())
     finally:
-        promote(live_stack.home, live_stack.good_run, live_stack.redis_url, 1)
+        seed.point_active(live_stack.home, live_stack.good_run, 1, redis_url=live_stack.redis_url)
     got = client.got
     # then every one is refused, counted and reported, and the old model never stops serving
     status = _status(live_stack)

@@ -6,14 +6,17 @@ them), the gateway, the inference service and, per test, Celery workers, all rea
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relkit import FIGURES, PgServer, RelStack, jobstack, livekit, start_inference
+
+from devstack import seed
+from devstack.stack import Stack
+from tests.support.jobstack import JOB_ENV, JobStack
+from tests.support.relkit import FIGURES, RelStack
 
 # A job dataset small enough for seconds-long epochs of a few batches each, and a replay
 # dataset recorded at 10 snapshots/s.
@@ -30,44 +33,26 @@ def rel() -> Iterator[RelStack]:
     (base / "logs").mkdir()
     home = base / "home"
     home.mkdir()
-    pg = PgServer(base / "pg")
-    redis_server = jobstack.RedisServer(base / "redis")
-    db_url = jobstack.create_database(pg.admin_url)
-    jobstack.synthetic_dataset(home, "jobs", rows=JOB_ROWS)
-    jobstack.synthetic_dataset(home, "replay", rows=REPLAY_ROWS, seed=1)
-    good = livekit.make_run(home, "run-good", seed=0)
-    livekit.promote(home, good, None, 1)
-    env = {
-        "DATABASE_URL": db_url,
-        "REDIS_URL": redis_server.url,
-        "LOB_HOME": str(home),
-        "LOB_API_TOKEN": jobstack.TOKEN,
-        # Short leases: a killed worker's job moves on within seconds (production: 60 s).
-        "LOB_LEASE_TTL_S": str(jobstack.LEASE_TTL_S),
-        "LOB_REAPER_INTERVAL_S": "0.5",
-        "LOB_REDISPATCH_AFTER_S": "3",
-        "PYTHONUNBUFFERED": "1",
-    }
-    procs: list[livekit.Proc] = []
-    jobs = None
+    seed.dataset(home, "jobs", JOB_ROWS, symbol="TEST")
+    seed.dataset(home, "replay", REPLAY_ROWS, seed=1, symbol="TEST")
+    good = seed.servable_run(home, "run-good", seed=0)
+    seed.point_active(home, good, 1)
     try:
-        procs.append(livekit.start_gateway(env, base / "logs"))
-        procs.append(start_inference(env, base / "logs"))
-        api = f"http://127.0.0.1:{procs[0].port}"
-        jobs = jobstack.Stack({**os.environ, **env}, home, db_url, api, base / "logs")
-        stack = RelStack(base, home, env, pg, redis_server, db_url, procs[0], procs[1], jobs, good)
-        yield stack
-        procs[:] = [stack.gateway, stack.inference]  # a test may have restarted inference
+        with Stack(base, {"LOB_HOME": str(home), **JOB_ENV}, logs=base / "logs") as dev:
+            pg = dev.postgres(base / "pg")
+            redis_server = dev.redis()
+            db_url = dev.database(pg.admin_url, prefix="lob_wtest")
+            gateway = dev.gateway(log_level="warning", timeout=60)
+            # As production starts it: no --start-id (new consumer groups start at '$').
+            inference = dev.inference()
+            jobs = JobStack(dev, gateway)
+            try:
+                yield RelStack(
+                    base, home, dev, pg, redis_server, db_url, gateway, inference, jobs, good
+                )
+            finally:
+                jobs.close()
     finally:
-        if jobs is not None:
-            jobs.stop_workers()
-            jobs.http.close()
-            jobs.engine.dispose()
-        for proc in procs:
-            proc.stop()
-        redis_server.stop()
-        jobstack.drop_database(db_url)
-        pg.close()
         # Keep the service logs for a look after the run; the rest goes.
         shutil.rmtree(LOGS, ignore_errors=True)
         shutil.copytree(base / "logs", LOGS)

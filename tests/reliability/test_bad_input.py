@@ -17,18 +17,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
-from relkit import (
-    RelStack,
-    Subscriber,
-    feed,
-    gaps,
-    jobstack,
-    livekit,
-    record_figure,
-    wait_for,
-)
 
-from shared import embedded
+from devstack.stack import Stack, wait_until
+from tests.support import jobstack
+from tests.support.relkit import RelStack, Subscriber, gaps, record_figure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -41,17 +33,10 @@ EXAMPLES = 40  # per operation, per mode (valid or not); token or not drawn per 
 @pytest.fixture
 def fuzz_gateway(stack: RelStack) -> Iterator[str]:
     """A gateway of its own (own database, own Redis): fuzzed jobs reach no worker."""
-    redis_url, redis_proc = embedded.start_redis(stack.base / "fuzz-redis")
-    db_url = jobstack.create_database(stack.pg.admin_url)
-    env = {**stack.env, "DATABASE_URL": db_url, "REDIS_URL": redis_url}
-    gateway = livekit.start_gateway(env, stack.logdir)
-    try:
-        yield f"http://127.0.0.1:{gateway.port}"
-    finally:
-        gateway.stop()
-        redis_proc.terminate()
-        redis_proc.wait(10)
-        jobstack.drop_database(db_url)
+    with Stack(stack.base / "fuzz", stack.env, logs=stack.logdir) as fuzz:
+        fuzz.redis()
+        fuzz.database(stack.pg.admin_url, prefix="lob_wtest")
+        yield fuzz.gateway(log_level="warning", timeout=60).url
 
 
 def _json_error(response: Any) -> str | None:
@@ -197,12 +182,12 @@ def test_websocket_fuzz_the_gateway_survives_and_a_good_client_gets_everything(
 
     symbol = "WSFUZZ"
     good = Subscriber(stack.ws_url("model-test-good"), [{"subscribe": [symbol]}])
-    src = feed(stack.env, stack.logdir, "replay", symbol, speed=3)
+    src = stack.feed("replay", symbol, speed=3)
     replies: Counter[str] = Counter()
     closes: Counter[str] = Counter()
     sent = 0
     try:
-        wait_for(lambda: len(good.predictions(symbol)) >= 20, 60, "the good client's stream")
+        wait_until(lambda: len(good.predictions(symbol)) >= 20, 60, "the good client's stream")
         # 1. random frames, one at a time: each gets a reply and the socket stays open
         batch = _fuzz_frames(300)
         with connect(stack.ws_url("model-test-fuzz"), max_size=2**24) as ws:
@@ -245,7 +230,7 @@ def test_websocket_fuzz_the_gateway_survives_and_a_good_client_gets_everything(
             sent += 1
         # The good client kept receiving throughout; the gateway is healthy and takes new clients
         have = len(good.predictions(symbol))
-        wait_for(lambda: len(good.predictions(symbol)) >= have + 30, 30, "the good client")
+        wait_until(lambda: len(good.predictions(symbol)) >= have + 30, 30, "the good client")
         sent_feed = len(good.predictions(symbol))
         src.stop()
         time.sleep(0.5)

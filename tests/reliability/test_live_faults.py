@@ -1,5 +1,6 @@
 """Faults on the live path: inference SIGKILLed at random moments, 100 bad checkpoints published
-while the stream runs, and a restart right after a burst of snapshots.
+while the stream runs, a restart right after a burst of snapshots, and a Redis restart while the
+gateway's relay re-subscribes.
 
 A real feed (`lob feed replay`), the inference service as production starts it, the gateway and
 a WebSocket subscriber; every prediction carries its per-symbol seq, so a gap or a duplicate shows.
@@ -8,6 +9,7 @@ a WebSocket subscriber; every prediction carries its per-symbol seq, so a gap or
 from __future__ import annotations
 
 import itertools
+import json
 import random
 import re
 import shutil
@@ -18,21 +20,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import redis
-from relkit import (
+
+from devstack import seed
+from devstack.stack import Service, wait_until
+from shared.data.schema import WINDOW
+from tests.support import livekit
+from tests.support.relkit import (
     RelStack,
     Subscriber,
     duplicates,
-    feed,
     gaps,
     is_prediction,
-    livekit,
     record_figure,
     seconds,
-    start_inference,
-    wait_for,
 )
-
-from shared.data.schema import WINDOW
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -45,7 +46,7 @@ def _kill_inference(stack: RelStack) -> float:
     return time.monotonic()
 
 
-def _stop_feed(proc: livekit.Proc) -> int:
+def _stop_feed(proc: Service) -> int:
     """Stop a replay feed (SIGTERM) and return how many snapshots it sent."""
     proc.stop()
     match = re.search(r"replayed (\d+) snapshots", proc.output())
@@ -59,24 +60,24 @@ def test_inference_sigkilled_at_random_moments_resumes_from_its_consumer_group(
     rng = random.Random(5)
     symbol, kills = "IKILL", 3
     sub = Subscriber(stack.ws_url("model-test-ikill"), [{"subscribe": [symbol]}])
-    src = feed(stack.env, stack.logdir, "replay", symbol, speed=3)  # 30 snapshots/s
+    src = stack.feed("replay", symbol, speed=3)  # 30 snapshots/s
     recovery: list[float] = []
     try:
         for k in range(kills):
             # Given predictions flowing
             have = len(sub.predictions(symbol))
-            wait_for(lambda h=have: len(sub.predictions(symbol)) >= h + 60, 60, "predictions")
+            wait_until(lambda h=have: len(sub.predictions(symbol)) >= h + 60, 60, "predictions")
             time.sleep(rng.uniform(0.0, 1.0))
             # When inference is SIGKILLed and started again
             killed = _kill_inference(stack)
-            stack.inference = start_inference(stack.env, stack.logdir, stack.inference.port)
+            stack.inference.restart()
             # Then predictions resume
-            got = wait_for(
+            got = wait_until(
                 lambda t=killed: sub.first_after(t, is_prediction(symbol)), 30, f"resume {k + 1}"
             )
             recovery.append(got.t - killed)
         sent = _stop_feed(src)
-        wait_for(lambda: len(sub.predictions(symbol)) >= sent, 30, "the last predictions")
+        wait_until(lambda: len(sub.predictions(symbol)) >= sent, 30, "the last predictions")
         time.sleep(0.5)
     finally:
         src.stop()
@@ -110,20 +111,20 @@ def test_inference_sigkilled_at_random_moments_resumes_from_its_consumer_group(
 def _wrong_keys(home: Path, run_id: str) -> Path:
     import torch
 
-    from shared.ml.checkpoint import weights_path, write_manifest
+    from shared.rundir import RunDir
 
-    run_dir = livekit.make_run(home, run_id, seed=9)
-    path = weights_path(run_dir, 5)
+    run_dir = seed.servable_run(home, run_id, seed=9)
+    path = RunDir(run_dir).fold(5).weights
     state = torch.load(path, weights_only=True)
     state["fc.weight"] = state.pop("fc1.weight")  # a renamed layer: strict loading must refuse
     torch.save(state, path)
-    write_manifest(run_dir)
+    RunDir(run_dir).write_manifest()
     return run_dir
 
 
 def _bad_runs(home: Path, marker: Path, count: int) -> list[tuple[str, Path]]:
     """`count` broken runs, cycling through the kinds; truncation points vary."""
-    from shared.ml.checkpoint import weights_path, write_manifest
+    from shared.rundir import RunDir
 
     kinds = ["truncated", "wrong_keys", "nan_weights", "hash_mismatch", "pickle_payload"]
     templates = {
@@ -139,10 +140,12 @@ def _bad_runs(home: Path, marker: Path, count: int) -> list[tuple[str, Path]]:
         run_dir = home / "runs" / f"bad-{i:03d}-{kind}"
         shutil.copytree(templates[kind], run_dir)
         if kind == "truncated":
-            path = weights_path(run_dir, 5)
+            path = RunDir(run_dir).fold(5).weights
             full = (templates["nan_weights"] / path.relative_to(run_dir)).read_bytes()
             path.write_bytes(full[: int(rng.integers(1, len(full) - 1))])
-            write_manifest(run_dir)  # the manifest matches the broken file: only loading tells
+            RunDir(
+                run_dir
+            ).write_manifest()  # the manifest matches the broken file: only loading tells
         runs.append((kind, run_dir))
     return runs
 
@@ -159,16 +162,16 @@ def test_one_hundred_bad_checkpoints_while_streaming_none_served_nothing_lost(
     runs = _bad_runs(stack.home, marker, count)
     log_from = len(stack.inference.output())
     sub = Subscriber(stack.ws_url("model-test-hotbad"), [{"subscribe": [symbol]}])
-    src = feed(stack.env, stack.logdir, "replay", symbol, speed=3)
+    src = stack.feed("replay", symbol, speed=3)
     try:
-        wait_for(lambda: len(sub.predictions(symbol)) >= WINDOW + 20, 60, "a warm window")
+        wait_until(lambda: len(sub.predictions(symbol)) >= WINDOW + 20, 60, "a warm window")
         # When 100 broken checkpoints are promoted one after another (pointer file + lob:models)
         started = time.monotonic()
         for n, (_, run_dir) in enumerate(runs, start=1):
-            livekit.promote(stack.home, run_dir, stack.redis.url, 1000 + n)
+            seed.point_active(stack.home, run_dir, 1000 + n, redis_url=stack.redis.url)
             time.sleep(0.02)
         paths = {str(r) for _, r in runs}
-        wait_for(
+        wait_until(
             lambda: paths <= _refused_paths(stack.inference.output()[log_from:]),
             120,
             "every bad checkpoint to be refused",
@@ -177,12 +180,12 @@ def test_one_hundred_bad_checkpoints_while_streaming_none_served_nothing_lost(
         refused_in = time.monotonic() - started
         time.sleep(1.0)
         sent = _stop_feed(src)
-        wait_for(lambda: len(sub.predictions(symbol)) >= sent, 30, "the last predictions")
+        wait_until(lambda: len(sub.predictions(symbol)) >= sent, 30, "the last predictions")
         time.sleep(0.5)
     finally:
         src.stop()
         sub.close()
-        livekit.promote(stack.home, stack.good_run, stack.redis.url, 1)
+        seed.point_active(stack.home, stack.good_run, 1, redis_url=stack.redis.url)
     msgs = [g.msg for g in sub.predictions(symbol)]
     seqs = [m["seq"] for m in msgs]
     status = stack.inference_status()
@@ -262,7 +265,7 @@ def test_a_restart_after_a_burst_restores_every_window_exactly(stack: RelStack) 
         add(f"{burst}-10", "BURSTB", a_rows)
         pipe.execute()
         b_last = a_rows  # index of B's last row so far
-        wait_for(
+        wait_until(
             lambda: (
                 len(sub.predictions("BURSTB")) >= b_last + 1
                 and len(sub.predictions("BURSTA")) >= a_rows + 10
@@ -272,11 +275,11 @@ def test_a_restart_after_a_burst_restores_every_window_exactly(stack: RelStack) 
         )
         # When inference restarts, and B's next row arrives
         _kill_inference(stack)
-        stack.inference = start_inference(stack.env, stack.logdir, stack.inference.port)
+        stack.inference.restart()
         pipe = r.pipeline(transaction=False)
         add(f"{burst + 1}-0", "BURSTB", b_last + 1)
         pipe.execute()
-        wait_for(lambda: len(sub.predictions("BURSTB")) >= b_last + 2, 30, "B's next prediction")
+        wait_until(lambda: len(sub.predictions("BURSTB")) >= b_last + 2, 30, "B's next prediction")
     finally:
         sub.close()
         r.close()
@@ -300,3 +303,82 @@ def test_a_restart_after_a_burst_restores_every_window_exactly(stack: RelStack) 
         f"{np.abs(got - want).max():.1e}; off by {np.abs(got - missing_last).max():.1e} from a "
         "window that lacks B's last row before the restart"
     )
+
+
+# -- Redis restart while the relay re-subscribes ---------------------------------------------------
+
+
+def _stream_seq(r: redis.Redis, symbol: str) -> int:
+    """The seq of the newest prediction in the symbol's stream (0 while it is empty)."""
+    from shared.events import PREDICTIONS_STREAM_FIELD, predictions_stream
+
+    rows = r.xrevrange(predictions_stream(symbol), count=1)
+    return json.loads(rows[0][1][PREDICTIONS_STREAM_FIELD.encode()])["seq"] if rows else 0
+
+
+def test_predictions_published_while_the_relay_resubscribes_after_a_redis_restart_all_arrive(
+    stack: RelStack,
+) -> None:
+    """Redis comes back empty. Inference, which keeps its windows and seq, reconnects and publishes
+    while the relay is still away: its backoff (up to 2 s) opens that window by itself; holding the
+    gateway (SIGSTOP) until inference has published `held` predictions makes it certain. Pub/sub
+    keeps none of those for the relay: it must read them back from the symbol's stream.
+    """
+    symbol, held = "RESUBGAP", 20
+    sub = Subscriber(stack.ws_url("model-test-resubgap"), [{"subscribe": [symbol]}])
+    src = stack.feed("replay", symbol, speed=3)  # 30 snapshots/s
+    r = redis.Redis.from_url(stack.redis.url)
+    try:
+        # Given predictions flowing
+        wait_until(lambda: len(sub.predictions(symbol)) >= 60, 60, "predictions")
+        # When Redis dies and comes back empty while the gateway is held, and inference publishes
+        # `held` predictions into the new Redis before the relay can subscribe again
+        stack.gateway.signal(signal.SIGSTOP)
+        try:
+            stack.redis.kill()
+            stack.redis.start().wait_healthy()
+            first = wait_until(lambda: _stream_seq(r, symbol), 30, "a prediction in the new Redis")
+            wait_until(
+                lambda: _stream_seq(r, symbol) >= first + held, 30, f"{held} more predictions"
+            )
+        finally:
+            stack.gateway.signal(signal.SIGCONT)
+        resumed, away = time.monotonic(), _stream_seq(r, symbol)
+        # Then the client gets everything inference publishes, up to its last one
+        wait_until(
+            lambda: sub.predictions(symbol)[-1].msg["seq"] >= away + 30,
+            30,
+            "live predictions again",
+        )
+        src.stop()
+        wait_until(
+            lambda: sub.predictions(symbol)[-1].msg["seq"] == _stream_seq(r, symbol),
+            30,
+            "the last prediction at the client",
+        )
+    finally:
+        src.stop()
+        sub.close()
+        r.close()
+    got = sub.predictions(symbol)
+    seqs = [g.msg["seq"] for g in got]
+    caught_up = next(g.t for g in got if g.msg["seq"] >= away) - resumed
+    contiguous = seqs == list(range(seqs[0], seqs[-1] + 1))
+    missing, doubled = gaps(seqs), duplicates(seqs)
+    record_figure(
+        "relay_resubscribe",
+        kind="fault",
+        what="Redis restart while the gateway's relay re-subscribes",
+        done=f"redis-server killed and back empty with the gateway held (SIGSTOP) until inference "
+        f"had published {held} predictions into it, while a feed replays 30 snapshots/s",
+        times=1,
+        lost=f"{'nothing' if contiguous else 'predictions'}: seq {seqs[0]}..{seqs[-1]} at the "
+        f"client, {missing} missing, {doubled} doubled (what the relay missed is read "
+        "back from lob:predictions:stream:<SYMBOL>)",
+        recovery=f"{caught_up:.2f} s from the gateway's resume until the client had every "
+        "prediction published while the relay was away",
+        data={"caught_up_s": caught_up, "missing": missing, "doubled": doubled},
+        passed=contiguous,
+    )
+    assert sub.close_code is None, "the client kept its socket"
+    assert contiguous, f"{missing} missing, {doubled} doubled in seq across the restart"

@@ -9,8 +9,6 @@ import inspect
 import os
 import pickle
 import shutil
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,9 +16,11 @@ from typing import Any
 import httpx
 import psutil
 import pytest
-from relkit import REPO, RelStack, jobstack, livekit, record_figure, start_inference, wait_for
 
-from shared.embedded import free_port, port_open, start_redis
+from devstack import seed
+from devstack.stack import Stack, wait_until
+from tests.support import jobstack, livekit
+from tests.support.relkit import REPO, RelStack, record_figure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -198,76 +198,36 @@ def _listening(pids: list[int]) -> list[tuple[str, str, int]]:
     return out
 
 
-def _wait_port(port: int, proc: subprocess.Popen[bytes], what: str) -> None:
-    wait_for(lambda: port_open("127.0.0.1", port) or proc.poll() is not None, 60, what)
-    assert proc.poll() is None, f"{what}: exited"
-
-
 def test_flower_needs_auth_and_nothing_listens_beyond_loopback_by_default(
     stack: RelStack,
 ) -> None:
-    py = sys.executable
-    env = {**os.environ, **stack.env, "FLOWER_PASSWORD": "flower-test-pass-7c1"}
-    for key in ("LOB_API_HOST", "FLOWER_ADDRESS"):
-        env.pop(key, None)
-    logs = stack.logdir
-    # Flower without a password refuses to start, and never listens
-    nopass = subprocess.run(
-        [py, "-m", "services.worker.flower", "--port", str(free_port())],
-        env={k: v for k, v in env.items() if k != "FLOWER_PASSWORD"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert nopass.returncode != 0 and "FLOWER_PASSWORD" in nopass.stderr
-    # Given every service started with its defaults (only ports given)
-    fport, gport = free_port(), free_port()
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    inference = None
-    redis_proc = None
-    try:
-        procs["flower"] = subprocess.Popen(
-            [py, "-m", "services.worker.flower", "--port", str(fport)],
-            env=env,
-            stdout=(logs / "flower.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
-        procs["gateway"] = subprocess.Popen(
-            [py, "-m", "services.api", "--port", str(gport), "--log-level", "warning"],
-            env=env,
-            stdout=(logs / "gateway-defaults.log").open("wb"),
-            stderr=subprocess.STDOUT,
-        )
+    # Every service started with its defaults (only ports given): no bind address set anywhere
+    env = {k: v for k, v in stack.env.items() if k not in ("LOB_API_HOST", "FLOWER_ADDRESS")}
+    with Stack(stack.base / "defaults", env, logs=stack.logdir) as defaults:
+        # Flower without a password refuses to start, and never listens
+        nopass = defaults.flower(wait=False, FLOWER_PASSWORD="")
+        assert nopass.proc.wait(60) != 0 and "FLOWER_PASSWORD" in nopass.output()
+        # Given every service started with its defaults
+        flower = defaults.flower(FLOWER_PASSWORD="flower-test-pass-7c1")
+        gateway = defaults.gateway(host=None, log_level="warning", timeout=60)
         # (inference on a Redis of its own: a second consumer on the stack's stream would
         # take snapshots from the stack's inference)
-        redis_url, redis_proc = start_redis(stack.base / "redis-defaults")
-        inference = start_inference({**stack.env, "REDIS_URL": redis_url}, logs)
-        _wait_port(fport, procs["flower"], "flower")
-        _wait_port(gport, procs["gateway"], "gateway")
+        redis_server = defaults.redis()
+        inference = defaults.inference()
         # Flower: 401 without or with wrong credentials, 200 with the right ones
-        base = f"http://127.0.0.1:{fport}"
+        base = flower.url
         assert httpx.get(f"{base}/", timeout=10).status_code == 401
         assert httpx.get(f"{base}/", auth=("admin", "nope"), timeout=10).status_code == 401
         ok = httpx.get(f"{base}/", auth=("admin", "flower-test-pass-7c1"), timeout=10)
         assert ok.status_code == 200, ok.text[:300]
         # Then every listening socket of every service is on loopback
-        pids = [p.pid for p in procs.values()]
-        pids += [inference.proc.pid, redis_proc.pid, stack.gateway.proc.pid]
-        pg_pid = stack.pg.server.get_pid()
+        pids = [s.proc.pid for s in (flower, gateway, inference, redis_server, stack.gateway)]
+        pg_pid = stack.pg.pid()
         pids += [pg_pid] if pg_pid else []
         listening = _listening(pids)
-        assert {port for _, _, port in listening} >= {fport, gport, inference.port}
+        assert {port for _, _, port in listening} >= {flower.port, gateway.port, inference.port}
         exposed = [s for s in listening if s[1] not in ("127.0.0.1", "::1")]
         assert not exposed, exposed
-    finally:
-        for proc in procs.values():
-            proc.terminate()
-            proc.wait(15)
-        if inference is not None:
-            inference.stop()
-        if redis_proc is not None:
-            redis_proc.terminate()
-            redis_proc.wait(10)
     record_figure(
         "security_listen",
         kind="security",
@@ -298,7 +258,7 @@ def test_a_pickle_payload_in_a_checkpoint_is_never_executed(
 
     from shared.errors import BadCheckpoint
     from shared.ml.checkpoint import load_serving_model
-    from shared.ml.engine import run_training
+    from shared.ml.training import run_training
     from shared.train_config import TrainConfig
 
     marker = tmp_path / "payload-ran"
@@ -311,7 +271,7 @@ def test_a_pickle_payload_in_a_checkpoint_is_never_executed(
         load_serving_model(bad)
     # 2. the training engine resuming from a resume.pt that carries the payload
     home = tmp_path / "home"
-    jobstack.synthetic_dataset(home, "tiny", rows=400)
+    seed.dataset(home, "tiny", 400, symbol="TEST")
     run_dir = home / "runs" / "resume-pickle"
     cfg = TrainConfig(span=5, h=5, folds=2, epochs=1, batch_size=32)
     os.environ["LOB_HOME"] = str(home)
@@ -353,8 +313,8 @@ def test_a_pickled_task_message_is_refused_by_the_worker(stack: RelStack, tmp_pa
     evil = Celery("evil", broker=stack.redis.url)
     evil.conf.update(task_serializer="pickle", accept_content=["pickle", "json"])
     evil.send_task("training.run", args=[_Payload(str(marker))], queue="training")
-    wait_for(
-        lambda: "ContentDisallowed" in worker.text() or "untrusted content" in worker.text(),
+    wait_until(
+        lambda: "ContentDisallowed" in worker.output() or "untrusted content" in worker.output(),
         30,
         "the worker to refuse the message",
     )

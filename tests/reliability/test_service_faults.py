@@ -16,16 +16,10 @@ import httpx
 import numpy as np
 import pytest
 import redis
-from relkit import (
-    RelStack,
-    Subscriber,
-    duplicates,
-    feed,
-    is_prediction,
-    jobstack,
-    record_figure,
-    wait_for,
-)
+
+from devstack.stack import wait_until
+from tests.support import jobstack
+from tests.support.relkit import RelStack, Subscriber, duplicates, is_prediction, record_figure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -34,7 +28,7 @@ RECOVERY_BUDGET_S = 10.0
 
 
 def _mid_epoch(events: jobstack.Events, job_id: str) -> None:
-    wait_for(lambda: events.of(job_id, "progress"), 120, "the job to be training", every=0.05)
+    wait_until(lambda: events.of(job_id, "progress"), 120, "the job to be training", every=0.05)
 
 
 def _ts_gaps(stamps: list[int]) -> int:
@@ -53,24 +47,24 @@ def test_redis_restart_during_streaming_and_training_recovers_within_10_s(
     sub = Subscriber(
         stack.ws_url("model-test-redis"), [{"subscribe": [symbol], "subscribe_jobs": [job_id]}]
     )
-    src = feed(stack.env, stack.logdir, "replay", symbol, speed=3)
+    src = stack.feed("replay", symbol, speed=3)
     marks: dict[str, float] = {}
     try:
         # Given predictions flowing and the job training
-        wait_for(lambda: len(sub.predictions(symbol)) >= 150, 60, "predictions")
+        wait_until(lambda: len(sub.predictions(symbol)) >= 150, 60, "predictions")
         _mid_epoch(events, job_id)
         # When Redis dies and comes back a second later, empty
-        stack.redis.stop()
+        stack.redis.kill()
         time.sleep(1.0)
-        stack.redis.start()
+        stack.redis.start().wait_healthy()
         back = marks["back"] = time.monotonic()
         # Then, each by itself: predictions reach the same socket, job events flow, the gateway
         # and inference are ready again
-        first_pred = wait_for(
+        first_pred = wait_until(
             lambda: sub.first_after(back, is_prediction(symbol)), 30, "predictions again"
         )
         marks["stream"] = first_pred.t
-        first_event = wait_for(
+        first_event = wait_until(
             lambda: sub.first_after(back, lambda g: g.msg.get("job_id") == job_id),
             60,
             "job events again",
@@ -81,7 +75,7 @@ def test_redis_restart_during_streaming_and_training_recovers_within_10_s(
         job = stack.jobs.wait_status(job_id, "succeeded", timeout=240)
         sent_before = len(sub.predictions(symbol))
         src.stop()
-        wait_for(lambda: len(sub.predictions(symbol)) >= sent_before, 5, "drain")
+        wait_until(lambda: len(sub.predictions(symbol)) >= sent_before, 5, "drain")
         time.sleep(0.5)
     finally:
         src.stop()
@@ -134,8 +128,8 @@ def test_snapshots_written_after_a_redis_restart_before_inference_reconnects_are
         # Given inference paused while Redis restarts (it reconnects later than the feed)
         stack.inference.proc.send_signal(signal.SIGSTOP)
         try:
-            stack.redis.stop()
-            stack.redis.start()
+            stack.redis.kill()
+            stack.redis.start().wait_healthy()
             # When the feed writes first
             r = redis.Redis.from_url(stack.redis.url)
             pubsub = r.pubsub(ignore_subscribe_messages=True)
@@ -152,7 +146,7 @@ def test_snapshots_written_after_a_redis_restart_before_inference_reconnects_are
                 got.append(Prediction.model_validate_json(msg["data"]))
             return len(got) >= count
 
-        wait_for(collect, 30, f"{count} predictions")
+        wait_until(collect, 30, f"{count} predictions")
     finally:
         pubsub.close()
         r.close()
@@ -204,7 +198,7 @@ def test_postgres_restart_gives_json_503s_and_loses_nothing(stack: RelStack) -> 
             stack.pg.start()
         back = time.monotonic()
         # Then the API answers again by itself, and the job carries on
-        wait_for(
+        wait_until(
             lambda: httpx.get(f"{stack.api}/api/jobs", timeout=5).status_code == 200,
             30,
             "the API to answer again",

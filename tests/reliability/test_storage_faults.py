@@ -16,9 +16,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relkit import RelStack, jobstack, livekit, record_figure, wait_for
 
+from devstack.stack import wait_until
 from shared.atomic import sha256_file
+from tests.support import jobstack, livekit
+from tests.support.relkit import RelStack, record_figure
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -90,7 +92,7 @@ def test_a_failing_checkpoint_write_fails_the_job_clearly_and_keeps_what_was_the
         with mounts(run, None if fault == "read_only" else "16m"):
             stack.jobs.worker(f"st-{fault}")
             # ... that has finished its first epoch (its state saved: epoch 2 is under way)
-            wait_for(
+            wait_until(
                 lambda: any(e["epoch"] == 2 for e in events.of(job_id, "progress")),
                 120,
                 "epoch 2 to be under way",

@@ -19,7 +19,10 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from relkit import RelStack, jobstack, record_figure, seconds, wait_for
+
+from devstack.stack import wait_until
+from tests.support import jobstack
+from tests.support.relkit import RelStack, record_figure, seconds
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -87,7 +90,7 @@ def test_five_sigkills_at_random_moments_in_one_job(stack: RelStack) -> None:
     history = LeaseHistory(jobs.engine, job_id)
     live = [jobs.worker(f"k{i}", ready=False) for i in range(2)]
     for w in live:
-        w.wait_ready()
+        w.wait_healthy()
 
     def progress(after: float = 0.0, before: float = float("inf")) -> list[tuple[float, dict]]:
         return [
@@ -110,11 +113,11 @@ def test_five_sigkills_at_random_moments_in_one_job(stack: RelStack) -> None:
                 ok = holder is not None and holder not in killed and progress(since)
                 return holder if ok else None
 
-            holder = wait_for(training, 90, f"the job to be training before kill {k + 1}")
+            holder = wait_until(training, 90, f"the job to be training before kill {k + 1}")
             # ... when its worker is SIGKILLed at a random moment ...
             time.sleep(rng.uniform(0.3, 2.5))
             assert jobs.job(job_id)["status"] == "running", "the job finished before all kills"
-            victim = next(w for w in live if holder.startswith(w.holder_prefix))
+            victim = next(w for w in live if holder.startswith(f"{w.name}@"))
             victim.signal(signal.SIGKILL)
             victim.proc.wait(10)
             kill_at.append(time.monotonic())
@@ -123,7 +126,7 @@ def test_five_sigkills_at_random_moments_in_one_job(stack: RelStack) -> None:
             # ... and a replacement starts, so that two workers are up again
             live.append(jobs.worker(f"r{k}", ready=False))
             # Then training resumes on the other worker, from the last finished epoch
-            t_res, resumed = wait_for(
+            t_res, resumed = wait_until(
                 lambda: next(iter(progress(after=kill_at[-1])), None),
                 90,
                 f"training to resume after kill {k + 1}",
@@ -137,7 +140,7 @@ def test_five_sigkills_at_random_moments_in_one_job(stack: RelStack) -> None:
     finally:
         history.close()
         events.close()
-    texts = {w.log.name: w.text() for w in jobs.workers}
+    texts = {w.log.name: w.output() for w in jobs.workers}
 
     # taken once at the start and once per kill, holder after holder, never back to a dead one
     assert job["attempts"] == KILLS + 1, job["attempts"]

@@ -4,6 +4,7 @@ rule, and θ chosen on the validation block alone."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 import numpy as np
 import pytest
@@ -104,14 +105,21 @@ def test_the_horizon_counts_dataset_rows_not_samples() -> None:
     assert done == [(0, 3, 1), (4, 5, 1)]
 
 
+def random_cases(seed: int, max_n: int) -> Iterator[tuple[np.ndarray, np.ndarray, int]]:
+    """40 random cases: probabilities, rows with gaps, a horizon."""
+    rng = np.random.default_rng(seed)
+    for _ in range(40):
+        n = int(rng.integers(1, max_n))
+        yield (
+            rng.dirichlet([1, 1, 1], n),
+            np.cumsum(rng.integers(1, 4, n)),
+            int(rng.integers(1, 12)),
+        )
+
+
 def test_trade_stepping_equals_the_per_sample_rule() -> None:
     # Given random signals on rows with gaps
-    rng = np.random.default_rng(5)
-    for _ in range(40):
-        n = int(rng.integers(1, 60))
-        probs = rng.dirichlet([1, 1, 1], n)
-        rows = np.cumsum(rng.integers(1, 4, n))
-        horizon = int(rng.integers(1, 12))
+    for probs, rows, horizon in random_cases(5, 60):
         # Then the trade-to-trade stepping gives exactly the sample-by-sample trades
         sig = signals(probs, 0.4).tolist()
         want = reference_trades(sig, rows.tolist(), horizon)
@@ -195,3 +203,24 @@ def test_bad_inputs_are_refused() -> None:
         trades(probs, np.arange(2), horizon=0, theta=0.5)
     with pytest.raises(ValueError, match="bid > 0"):
         backtest(probs, np.arange(2), np.ones(2), np.zeros(2), horizon=1, theta=0.5, fee_bps=0.0)
+
+
+def test_the_streaming_backtest_closes_the_offline_trades_with_their_costs() -> None:
+    from shared.ml.backtest import StreamingBacktest
+    from tests.support.livekit import closed_trades
+
+    # Given random probabilities, books and rows with gaps
+    rng = np.random.default_rng(11)
+    for probs, rows, horizon in random_cases(11, 80):
+        bid = 100 + np.cumsum(rng.integers(-1, 2, rows.size)) * 0.01
+        ask = bid + 0.01 * rng.integers(1, 3, rows.size)
+        # When they are fed one sample at a time
+        live = StreamingBacktest(horizon=horizon, theta=0.4, fee_bps=1.5)
+        samples = zip(probs, rows, ask, bid, strict=True)
+        nets = [live.push(p, int(r), float(a), float(b)) for p, r, a, b in samples]
+        # Then it has closed the offline trades (all but one the end of the samples closed),
+        # each with the offline costs, summed in the same order
+        want = closed_trades(probs, rows, ask, bid, horizon=horizon, theta=0.4, fee_bps=1.5)
+        assert (live.trades, live.net_bps) == want
+        closed = [x for x in nets if x is not None]
+        assert len(closed) == live.trades and sum(closed) == pytest.approx(live.net_bps)

@@ -1,4 +1,4 @@
-"""The benchmark's Tardis.dev and Databento files (shared.bench.vendor) import as exactly the
+"""The benchmark's Tardis.dev and Databento files (devstack.bench.vendor) import as exactly the
 synthetic market they were written from: a check of the writers and of the four importers."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from shared.bench.vendor import WRITERS
+from devstack.bench.vendor import WRITERS
 from shared.data.importer import import_sources
 from shared.data.store import open_dataset
 from shared.data.synth import synth_market

@@ -11,17 +11,18 @@ import torch
 
 from shared import atomic
 from shared.errors import BadCheckpoint
-from shared.ml.checkpoint import (
-    build_model,
-    fold_dir,
-    load_serving_model,
-    save_weights,
-    weights_path,
-    write_manifest,
-    write_sidecar,
-)
+from shared.ml.checkpoint import build_model, load_serving_model, save_weights, write_sidecar
 from shared.ml.model import DeepLOB
+from shared.rundir import RunDir
 from shared.scaler import Scaler
+
+
+def weights_path(run: Path, fold: int) -> Path:
+    return RunDir(run).fold(fold).weights
+
+
+def write_manifest(run: Path) -> None:
+    RunDir(run).write_manifest()
 
 
 def finished_run(root: Path, fold: int = 5, channels_last: bool = True) -> Path:
@@ -34,7 +35,9 @@ def finished_run(root: Path, fold: int = 5, channels_last: bool = True) -> Path:
     write_sidecar(run, fold, model.cfg)
     save_weights(model, weights_path(run, fold))
     rng = np.random.default_rng(0)
-    Scaler.fit(rng.normal(100, 3, (500, 40)).astype(np.float32), 0, 500).save(fold_dir(run, fold))
+    Scaler.fit(rng.normal(100, 3, (500, 40)).astype(np.float32), 0, 500).save(
+        RunDir(run).fold(fold).scaler
+    )
     atomic.write_json(run / "result.json", {"fold": fold})
     write_manifest(run)
     return run
@@ -119,7 +122,7 @@ def test_a_pickled_object_is_refused_by_weights_only(tmp_path):
 
 def test_a_broken_scaler(tmp_path):
     run = finished_run(tmp_path)
-    path = fold_dir(run, 5) / "scaler_params.json"
+    path = RunDir(run).fold(5).scaler
     data = json.loads(path.read_text())
     data["std"][0] = -1.0
     path.write_text(json.dumps(data))

@@ -16,11 +16,15 @@ from shared.labels import (
     IGNORE,
     NEUTRAL,
     UP,
+    StreamingLabeller,
+    StreamingSmoothed,
+    StreamingTripleBarrier,
     class_counts,
     ewma_variance,
     make_labels,
     mid_price,
     smoothed,
+    streaming_labeller,
     triple_barrier,
 )
 from shared.train_config import TrainConfig
@@ -188,3 +192,82 @@ def test_labels_on_binance_btcusdt(sample_data):
     np.testing.assert_array_equal(got, ref_triple_barrier(m.tolist(), 100, 1.0, 100, 0.0))
     assert len(set(got[got != IGNORE].tolist())) == 3  # a real market gives every class
     np.testing.assert_array_equal(smoothed(m, k=10, alpha=2e-5), ref_smoothed(m.tolist(), 10, 2e-5))
+
+
+# -- streaming (live scoring) ---------------------------------------------------------------
+
+
+def streamed(labeller: StreamingLabeller, m: np.ndarray) -> np.ndarray:
+    """Push every mid; each push resolves the row `horizon` back, in order, exactly once."""
+    out = np.full(m.size, IGNORE, dtype=np.int8)
+    rows = []
+    for mid in m.tolist():
+        done = labeller.push(mid)
+        if done is not None:
+            rows.append(done[0])
+            out[done[0]] = done[1]
+    assert rows == list(range(max(0, m.size - labeller.horizon)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("n", "span", "k", "h", "min_return"),
+    [
+        (30_000, 100, 1.0, 100, 0.0),  # defaults; the EWMA's second and third blocks
+        (5000, 2, 2.0, 7, 0.0),  # a = 2/3: blocks of 182 rows
+        (3000, 20, 0.5, 1, 0.0),  # horizon of one row
+        (3000, 30, 1.0, 33, 0.0004),  # the min_return floor binds
+        (150, 100, 1.0, 100, 0.0),  # nothing labelled
+    ],
+)
+def test_streaming_triple_barrier_is_the_offline_label(n, span, k, h, min_return):
+    # given a tick-grid walk, when it is fed one mid at a time
+    m = tick_walk(n, seed=n + span)
+    labeller = StreamingTripleBarrier(span=span, k=k, h=h, min_return=min_return)
+    variances = []
+    out = np.full(n, IGNORE, dtype=np.int8)
+    for mid in m.tolist():
+        done = labeller.push(mid)
+        variances.append(labeller.variance)
+        if done is not None:
+            out[done[0]] = done[1]
+    # then the volatility is ewma_variance's, bit for bit, and so is every label
+    r = np.zeros(n)
+    np.log(m[1:] / m[:-1], out=r[1:])
+    np.testing.assert_array_equal(variances, ewma_variance(r * r, 2.0 / (span + 1)))
+    np.testing.assert_array_equal(
+        out, triple_barrier(m, span=span, k=k, h=h, min_return=min_return)
+    )
+
+
+@pytest.mark.parametrize(("k", "alpha"), [(10, 2e-5), (1, 0.0), (300, 2e-5)])
+def test_streaming_smoothed_is_the_offline_label(k, alpha):
+    m = tick_walk(3000, seed=k)
+    np.testing.assert_array_equal(
+        streamed(StreamingSmoothed(k=k, alpha=alpha), m), smoothed(m, k=k, alpha=alpha)
+    )
+
+
+def test_streaming_labeller_follows_the_config():
+    feats = np.zeros((800, 40), dtype=np.float32)
+    feats[:, 0] = tick_walk(800, seed=4) + 0.005
+    feats[:, 2] = feats[:, 0] - 0.01
+    for cfg in (TrainConfig(span=30, k=0.7, h=20), TrainConfig(labels="smoothed", smooth_k=5)):
+        labeller = streaming_labeller(cfg)
+        assert labeller.horizon == cfg.horizon
+        np.testing.assert_array_equal(streamed(labeller, mid_price(feats)), make_labels(feats, cfg))
+
+
+@pytest.mark.data
+@pytest.mark.parametrize("source", ["lobster-aapl", "binance-spot-btcusdt"])
+def test_streaming_labels_on_real_mids(sample_data, source):
+    folder = sample_data / source
+    m = lobster_mids(folder) if source == "lobster-aapl" else binance_ticker_mids(folder)[:20_000]
+    for span, k, h in ((20, 1.0, 10), (100, 1.0, 100)):
+        np.testing.assert_array_equal(
+            streamed(StreamingTripleBarrier(span=span, k=k, h=h), m),
+            triple_barrier(m, span=span, k=k, h=h),
+        )
+    np.testing.assert_array_equal(
+        streamed(StreamingSmoothed(k=10, alpha=2e-5), m), smoothed(m, k=10, alpha=2e-5)
+    )

@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from shared.scaler import FILE_NAME, Scaler
+from shared.scaler import Scaler
+
+FILE_NAME = "scaler_params.json"
 
 
 def book(rows: int, seed: int = 0) -> np.ndarray:
@@ -54,7 +56,7 @@ def test_transform_and_constant_columns():
 
 def test_save_then_load_from_the_file_alone(tmp_path):
     scaler = Scaler.fit(book(3000), 100, 2500)
-    path = scaler.save(tmp_path)
+    path = scaler.save(tmp_path / FILE_NAME)
     assert path == tmp_path / FILE_NAME
     data = json.loads(path.read_text())
     assert (
@@ -73,7 +75,7 @@ def test_load_refuses_a_broken_file(tmp_path):
     data["std"][3] = 0.0
     (tmp_path / FILE_NAME).write_text(json.dumps(data))
     with pytest.raises(ValueError, match="std > 0"):
-        Scaler.load(tmp_path)
+        Scaler.load(tmp_path / FILE_NAME)
 
 
 def _priced_book(rows: int, level: float, seed: int = 0) -> np.ndarray:
@@ -107,13 +109,13 @@ def test_mid_bps_does_not_depend_on_the_price_level():
 
 def test_the_kind_is_saved_and_an_unknown_one_is_refused(tmp_path):
     scaler = Scaler.fit(_priced_book(500, 50.0), 0, 500, kind="mid_bps")
-    loaded = Scaler.load(scaler.save(tmp_path))
+    loaded = Scaler.load(scaler.save(tmp_path / FILE_NAME))
     assert loaded.kind == "mid_bps"
     np.testing.assert_array_equal(loaded.mean, scaler.mean)
     data = json.loads((tmp_path / FILE_NAME).read_text())
     data["kind"] = "per_window"
     (tmp_path / FILE_NAME).write_text(json.dumps(data))
     with pytest.raises(ValueError, match="unknown scaler kind 'per_window'"):
-        Scaler.load(tmp_path)
+        Scaler.load(tmp_path / FILE_NAME)
     with pytest.raises(Exception, match="unknown normalisation 'raw'"):
         Scaler.fit(_priced_book(500, 50.0), 0, 500, kind="raw")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from trainkit import make_book
 
 from shared.labels import DOWN, UP
 from shared.ml.augment import Augment
@@ -13,6 +12,7 @@ from shared.ml.model import DeepLOB, DeepLOBConfig
 from shared.ml.segments import SegmentBatches, plan, segment_length, segment_logits
 from shared.ml.windows import gather, window_view
 from shared.scaler import Scaler
+from tests.support.trainkit import make_book
 
 
 @pytest.mark.parametrize("stride", [1, 10])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from shared.bench.soak import rss_trends, slope
+from devstack.bench.soak import rss_trends, slope
 
 
 def _samples(series: dict[str, list[float]]) -> list[dict]:

@@ -3,17 +3,10 @@
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
-from shared.supervisor import Child, Supervisor
-
-
-def _until(cond, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
+from devstack.stack import wait_until
+from devstack.supervisor import Child, Supervisor
 
 
 def test_a_crashed_child_is_restarted_with_backoff_and_said_so(tmp_path: Path) -> None:
@@ -30,13 +23,17 @@ def test_a_crashed_child_is_restarted_with_backoff_and_said_so(tmp_path: Path) -
     try:
         sup.add(Child("flaky", [sys.executable, "-c", script]))
         # When the supervisor polls
-        _until(lambda: (sup.poll_once(), counter.exists() and counter.read_text() == "3")[1])
+        wait_until(
+            lambda: (sup.poll_once(), counter.exists() and counter.read_text() == "3")[1],
+            20,
+            "the third start",
+        )
         # Then it said so each time, backed off longer the second time, and the child runs now
         exits = [line for line in lines if "exited with code 3" in line]
         assert len(exits) == 2, lines
         assert "restarting in 1s" in exits[0] and "restarting in 2s" in exits[1]
         assert all(line.startswith("flaky") for line in lines)
-        _until(lambda: sup.alive("flaky"))
+        wait_until(lambda: sup.alive("flaky"), 20, "the child to run")
     finally:
         sup.stop(timeout=5)
     assert not sup.alive("flaky")
@@ -53,13 +50,15 @@ def test_stop_kills_the_whole_process_group(tmp_path: Path) -> None:
     )
     sup = Supervisor(out=lambda _: None, colour=False)
     sup.add(Child("stubborn", [sys.executable, "-c", script]))
-    _until(pidfile.exists)
+    wait_until(pidfile.exists, 20, "the grandchild to start")
     # When stopped, then neither the child nor its grandchild survives
     sup.stop(timeout=1)
     import psutil
 
     pid = int(pidfile.read_text())
-    _until(
-        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    wait_until(
+        lambda: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE,
+        20,
+        "the grandchild to go",
     )
     assert not sup.alive("stubborn")

@@ -10,15 +10,15 @@ import re
 import numpy as np
 import pytest
 import torch
-from trainkit import make_dataset
 
 from shared import atomic
 from shared.data.store import open_dataset
 from shared.errors import BadConfig, Cancelled, Conflict
 from shared.events import JobEvent
 from shared.ml.checkpoint import load_serving_model
-from shared.ml.engine import run_training
+from shared.ml.training import run_training
 from shared.train_config import TrainConfig
+from tests.support.trainkit import make_dataset
 
 # Tiny but complete: 5 folds, with a label horizon short enough for 450 rows.
 TINY = {"span": 20, "h": 10, "epochs": 2, "batch_size": 64, "patience": 5, "progress_every": 2}
@@ -232,7 +232,7 @@ def test_a_run_cancelled_mid_epoch_resumes_to_the_uninterrupted_weights(
     lob_home, monkeypatch, batching
 ):
     # One thread: the same floating-point order in both runs, so the weights compare exactly.
-    for module in ("shared.ml.runtime", "shared.ml.engine"):
+    for module in ("shared.ml.runtime", "shared.ml.training"):
         monkeypatch.setattr(f"{module}.choose_threads", lambda *a, **k: 1)
     make_dataset("mid", 450)
     cfg = TrainConfig(

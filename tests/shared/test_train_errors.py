@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from trainkit import make_dataset
 
 from shared import atomic
 from shared.labels import make_labels
 from shared.splits import rows_needed
 from shared.train_config import TrainConfig
+from tests.support.trainkit import make_dataset
 
 
 def assert_refused(proc, message: str, lob_home) -> None:

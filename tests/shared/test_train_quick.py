@@ -54,9 +54,9 @@ def test_lob_eval_prints_the_table_and_rescores_an_older_result(lob_home, run_lo
     assert "net bps/trade" in proc.stdout and "Gate: " in proc.stdout
     assert json.loads((run / "result.json").read_text())["eval_version"] >= 2
     # and the rewritten manifest still vouches for the files (the model can still be served)
-    from shared.run_layout import verify_fold
+    from shared.rundir import RunDir
 
-    verify_fold(run, 5)
+    RunDir(run).verify(5)
     manifest = json.loads((run / "manifest.json").read_text())["files"]
     from shared.atomic import sha256_file
 

@@ -12,7 +12,7 @@ import sys
 import time
 from pathlib import Path
 
-from trainkit import make_dataset
+from tests.support.trainkit import make_dataset
 
 ARGS = ["--span", "20", "--h", "10", "--epochs", "2", "--patience", "10", "--batch-size", "64"]
 

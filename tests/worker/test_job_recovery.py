@@ -7,12 +7,14 @@ import signal
 from collections import Counter
 
 import httpx
-from jobstack import LEASE_TTL_S, Events, RedisServer, Stack, wait_for
+
+from devstack.stack import Service, wait_until
+from tests.support.jobstack import LEASE_TTL_S, Events, JobStack
 
 
 def _mid_epoch(events: Events, job_id: str, fold: int, epoch: int) -> None:
     """Wait until the job is inside (fold, epoch): a progress event of it has been seen."""
-    wait_for(
+    wait_until(
         lambda: any(
             e["fold"] == fold and e["epoch"] == epoch for e in events.of(job_id, "progress")
         ),
@@ -27,7 +29,7 @@ def _epochs_done(events: Events, job_id: str) -> Counter[tuple[int, int]]:
 
 
 def test_a_job_whose_worker_is_sigkilled_mid_epoch_resumes_on_another_and_succeeds(
-    stack: Stack, events: Events
+    stack: JobStack, events: Events
 ) -> None:
     # Given a job in its second epoch of fold 1 on worker w1
     job_id = stack.submit(epochs=2, patience=10)
@@ -41,7 +43,7 @@ def test_a_job_whose_worker_is_sigkilled_mid_epoch_resumes_on_another_and_succee
     # Then the job is handed to w2 once its lease expires, resumes, and succeeds
     job = stack.wait_status(job_id, "succeeded", timeout=180)
     assert job["attempts"] == 2
-    assert "Resuming fold 1 after epoch 1" in w2.text()
+    assert "Resuming fold 1 after epoch 1" in w2.output()
     assert any(e["type"] == "queued" for e in events.of(job_id)[killed_at:]), "requeue announced"
     # At most the interrupted epoch was redone; every (fold, epoch) has exactly one metrics row
     done = _epochs_done(events, job_id)
@@ -52,7 +54,7 @@ def test_a_job_whose_worker_is_sigkilled_mid_epoch_resumes_on_another_and_succee
 
 
 def test_a_frozen_worker_loses_its_job_and_never_runs_it_beside_its_successor(
-    stack: Stack, events: Events
+    stack: JobStack, events: Events
 ) -> None:
     # Given a job running on w1
     job_id = stack.submit()
@@ -69,8 +71,8 @@ def test_a_frozen_worker_loses_its_job_and_never_runs_it_beside_its_successor(
     # the run directory, so w2 must not train beside it: it puts the job back and retries
     # shortly. (w2 meets the run lock only after taking the lease, so its back-off proves the
     # takeover; the row names w2 only for the moment between the two, too short to poll for.)
-    wait_for(
-        lambda: "already running in another process" in w2.text(),
+    wait_until(
+        lambda: "already running in another process" in w2.output(),
         LEASE_TTL_S * 20,
         "w2 to take the lease and back off",
     )
@@ -78,8 +80,8 @@ def test_a_frozen_worker_loses_its_job_and_never_runs_it_beside_its_successor(
     # And when w1 wakes up it stops at once: it publishes and writes nothing more
     w1.signal(signal.SIGCONT)
     job = stack.wait_status(job_id, "succeeded", timeout=180)
-    wait_for(lambda: "lease lost" in w1.text(), 20, "w1 to notice it lost the lease")
-    assert "Resuming fold 1" in w2.text() or "Fold 1/2" in w2.text()
+    wait_until(lambda: "lease lost" in w1.output(), 20, "w1 to notice it lost the lease")
+    assert "Resuming fold 1" in w2.output() or "Fold 1/2" in w2.output()
     after = events.of(job_id)[frozen_at:]
     assert job["worker"] is None and job["attempts"] >= 2
     # The heartbeats of w1 stopped: the row's last holder was w2
@@ -88,7 +90,7 @@ def test_a_frozen_worker_loses_its_job_and_never_runs_it_beside_its_successor(
 
 
 def test_warm_shutdown_hands_the_running_job_back_to_the_queue_at_once(
-    stack: Stack, events: Events
+    stack: JobStack, events: Events
 ) -> None:
     # Given a job running on w1
     job_id = stack.submit()
@@ -107,16 +109,16 @@ def test_warm_shutdown_hands_the_running_job_back_to_the_queue_at_once(
 
 
 def test_redis_restarting_mid_job_neither_stops_the_job_nor_the_events(
-    stack: Stack, events: Events, redis_server: RedisServer
+    stack: JobStack, events: Events, redis_server: Service
 ) -> None:
     # Given a job under way
     job_id = stack.submit()
     stack.worker("w1")
     _mid_epoch(events, job_id, fold=1, epoch=1)
     # When Redis restarts (no persistence: the broker forgets everything)
-    redis_server.stop()
+    redis_server.kill()
     lost_from = len(events.of(job_id))
-    redis_server.start()
+    redis_server.start().wait_healthy()
     # Then the job still succeeds, and events flow again to a subscriber that reconnected
     job = stack.wait_status(job_id, "succeeded", timeout=180)
     assert job["attempts"] == 1
@@ -129,15 +131,15 @@ def test_redis_restarting_mid_job_neither_stops_the_job_nor_the_events(
 
 
 def test_a_job_submitted_while_redis_is_down_runs_once_redis_is_back(
-    stack: Stack, events: Events, redis_server: RedisServer
+    stack: JobStack, events: Events, redis_server: Service
 ) -> None:
-    redis_server.stop()
+    redis_server.kill()
     try:
         # Given Redis is down: the job is still accepted (PostgreSQL holds it)
         job_id = stack.submit()
         assert stack.job(job_id)["status"] == "queued"
     finally:
-        redis_server.start()
+        redis_server.start().wait_healthy()
     # When a worker is up, its reaper finds the job that was never sent, and sends it
     stack.worker("w1")
     job = stack.wait_status(job_id, "succeeded", timeout=180)
@@ -145,7 +147,7 @@ def test_a_job_submitted_while_redis_is_down_runs_once_redis_is_back(
 
 
 def test_parallel_folds_run_as_a_group_and_a_chord_finalizes_the_job(
-    stack: Stack, events: Events
+    stack: JobStack, events: Events
 ) -> None:
     # Given two workers and a job with parallel folds
     stack.worker("w1")

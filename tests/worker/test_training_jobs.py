@@ -9,11 +9,13 @@ import threading
 import pytest
 import redis
 import sqlalchemy as sa
-from jobstack import Events, Stack, wait_for
+
+from devstack.stack import wait_until
+from tests.support.jobstack import Events, JobStack
 
 
 def test_a_submitted_job_runs_succeeds_and_its_model_is_promoted(
-    stack: Stack, events: Events
+    stack: JobStack, events: Events
 ) -> None:
     # Given a job cancelled while queued, and a job to run, before any worker is up
     cancelled = stack.submit()
@@ -53,7 +55,7 @@ def test_a_submitted_job_runs_succeeds_and_its_model_is_promoted(
     assert job["model_version_id"] == model["id"]
     active = json.loads((stack.home / "models" / "active.json").read_text())
     assert active["version_id"] == model["id"] and active["path"] == str(run.resolve())
-    msg = wait_for(lambda: listener.get_message(timeout=0.2), 10, "the lob:models message")
+    msg = wait_until(lambda: listener.get_message(timeout=0.2), 10, "the lob:models message")
     assert json.loads(msg["data"])["version_id"] == model["id"]
     assert stack.http.get("/api/models/active").json()["model"]["id"] == model["id"]
 
@@ -71,12 +73,12 @@ def test_a_submitted_job_runs_succeeds_and_its_model_is_promoted(
 
 
 def test_cancelling_a_running_job_stops_it_at_a_batch_boundary_and_keeps_checkpoints(
-    stack: Stack, events: Events
+    stack: JobStack, events: Events
 ) -> None:
     # Given a running job past its first epoch
     job_id = stack.submit(epochs=30, patience=30)
     stack.worker("w1")
-    wait_for(lambda: events.of(job_id, "epoch"), 120, "the first epoch")
+    wait_until(lambda: events.of(job_id, "epoch"), 120, "the first epoch")
     # When it is cancelled
     r = stack.http.post(f"/api/jobs/{job_id}/cancel")
     assert r.status_code == 202 and r.json()["cancel_requested"] is True
@@ -92,7 +94,7 @@ def test_cancelling_a_running_job_stops_it_at_a_batch_boundary_and_keeps_checkpo
 
 
 def test_of_many_simultaneous_takers_exactly_one_gets_the_lease(
-    stack: Stack, monkeypatch: pytest.MonkeyPatch
+    stack: JobStack, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from shared.config import get_settings
     from shared.db.jobstate import Target, take
@@ -129,7 +131,7 @@ def test_of_many_simultaneous_takers_exactly_one_gets_the_lease(
 
 
 def test_the_promotion_gate_keeps_a_model_it_does_not_promote_as_a_candidate(
-    stack: Stack, events: Events
+    stack: JobStack, events: Events
 ) -> None:
     # Given a job whose policy never promotes (what if_better does to a model that loses)
     before = stack.http.get("/api/models/active").json()["model"]

@@ -83,7 +83,7 @@ class MetricRow(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
 
 
-# result.json (shared/ml/engine.py finalize_run, shared/ml/evaluation.py): typed where the UI reads
+# result.json (shared/ml/finalize.py finalize_run, shared/ml/evaluation.py): typed where the UI reads
 # it. Every key is optional and unknown keys are kept, so a result an older engine wrote (without
 # backtest, gate or calibration; the model's scores under `test`) still reads.
 class _ResultPart(BaseModel):

@@ -19,6 +19,7 @@ from services.api.errors import FieldError
 from services.api.jobs.schemas import JobDetail, JobOut, MetricRow, Progress
 from services.api.system.metrics import JOBS_SUBMITTED
 from services.worker import client
+from shared.config import StorageSettings
 from shared.data.store import dataset_dir, list_datasets
 from shared.db import jobstate
 from shared.db.models import (
@@ -30,9 +31,9 @@ from shared.db.models import (
     new_job_id,
     utcnow,
 )
-from shared.db.registry import read_result
 from shared.errors import Conflict
 from shared.events import job_channel
+from shared.rundir import RunDir
 from shared.train_config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -234,7 +235,7 @@ async def detail(*, session: AsyncSession, job: Job, home: Path) -> JobDetail:
     ).all()
     result = job.result
     if result is None and job.status in TERMINAL_STATUSES:
-        result = read_result(home / "runs" / job.id)
+        result = RunDir(StorageSettings(home=home).runs / job.id).read_result()
     versions = await _version_ids(session, [job.id])
     return JobDetail(
         **job_out(job, versions.get(job.id)).model_dump(),

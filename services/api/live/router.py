@@ -1,6 +1,7 @@
 """The WebSocket endpoint `/ws/{session_id}`: subscriptions in, predictions and job events out.
 
-Also GET /api/live/symbols: which symbols have live predictions, for the Predict page to open on.
+Also GET /api/live/symbols: which symbols have live predictions, for the Predict page to open on;
+GET /api/live/scores and /api/live/scores/history: how the served models are doing live.
 """
 
 from __future__ import annotations
@@ -12,19 +13,25 @@ import logging
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, WebSocket
+from fastapi import APIRouter, Depends, Query, Request, WebSocket
 from pydantic import ValidationError
 
+from services.api.deps import RedisDep, SessionDep
+from services.api.errors import documented
+from services.api.live import service
 from services.api.live.relay import LIVE_WITHIN_S, SLOW_CLIENT_CODE, Client, Relay
 from services.api.live.schemas import (
     MAX_FRAME_CHARS,
     MAX_SUBSCRIPTIONS,
     ClientMessage,
     ErrorMessage,
+    LiveHistoryOut,
+    LiveScoresOut,
     LiveSymbolsOut,
     Pong,
     Subscribed,
 )
+from shared.data.schema import SYMBOL_PATTERN
 
 log = logging.getLogger("lob.relay")
 router = APIRouter(tags=["live"])
@@ -44,6 +51,31 @@ RelayDep = Annotated[Relay, Depends(get_relay)]
 async def live_symbols(relay: RelayDep) -> LiveSymbolsOut:
     """Symbols inference is serving now (a prediction in the last `within_s` seconds), by name."""
     return LiveSymbolsOut(symbols=relay.live_symbols(), within_s=LIVE_WITHIN_S)
+
+
+@router.get("/api/live/scores", response_model=LiveScoresOut)
+async def live_scores(redis: RedisDep) -> LiveScoresOut:
+    """Each model version's live scores on each symbol (predictions resolved into their realised
+    labels): accuracy, macro F1 and confusion over the last 1,000 and since load, the live
+    backtest, the test-set figures beside them and the drift flag. Rewritten about once a second
+    by inference; `inference_error` says why it is empty."""
+    return await service.scores(redis=redis)
+
+
+@router.get("/api/live/scores/history", response_model=LiveHistoryOut, responses=documented(503))
+async def live_scores_history(
+    session: SessionDep,
+    model_version: Annotated[str, Query(min_length=1, max_length=128)],
+    symbol: Annotated[str, Query(pattern=f"^{SYMBOL_PATTERN}$")],
+    limit: Annotated[
+        int, Query(ge=1, le=10_080, description="newest minutes (10,080: a week)")
+    ] = 1_440,
+) -> LiveHistoryOut:
+    """One row per minute of a model version's live scores on a symbol, oldest first (kept in
+    PostgreSQL, so across restarts of inference)."""
+    return await service.history(
+        session=session, model_version=model_version, symbol=symbol, limit=limit
+    )
 
 
 @router.websocket("/ws/{session_id}")

@@ -6,19 +6,24 @@ Client -> relay (one JSON object per text frame; every key optional, at least on
     {"subscribe_jobs": ["<job_id>", ...]}  events of these training jobs
     {"unsubscribe_jobs": ["<job_id>"]}
     {"ping": <anything>}                   answered by {"type": "pong"}
-Relay -> client: Prediction / JobEvent / ModelPromoted JSON exactly as published on Redis, plus
+Relay -> client: Prediction / LiveScores / JobEvent / ModelPromoted / ModelDegraded JSON exactly
+as published on Redis, plus
     {"type": "subscribed", "symbols": [...], "jobs": [...]}   after every (un)subscribe
     {"type": "error", "code": "bad_message", "message": "..."} for a message it cannot use
-REST: GET /api/live/symbols -> LiveSymbolsOut, the symbols inference is serving now.
+REST: GET /api/live/symbols -> LiveSymbolsOut, the symbols inference is serving now;
+GET /api/live/scores -> LiveScoresOut, how each model version is doing live on each symbol;
+GET /api/live/scores/history -> LiveHistoryOut, its minutes from PostgreSQL.
 """
 
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from shared.events import LiveScoresReport
 from shared.feed.snapshot import SYMBOL_RE
 
 MAX_FRAME_CHARS = 16_384
@@ -90,3 +95,31 @@ class LiveSymbolsOut(BaseModel):
     symbols: list[str]
     # How recent "lately" is: a symbol drops out this many seconds after its last prediction.
     within_s: float
+
+
+class LiveScoresOut(LiveScoresReport):
+    """What inference reports under lob:inference:scores (empty when it has not reported)."""
+
+    # Why there are no figures: Redis unavailable, inference not reporting, an unreadable report.
+    inference_error: str | None = None
+
+
+class LiveMinuteOut(BaseModel):
+    """One minute of a model version's live scores on a symbol (table live_scores)."""
+
+    minute: datetime  # UTC start of the minute of the snapshots
+    resolved: int  # predictions scored in the minute
+    correct: int
+    accuracy: float | None  # correct / resolved (None when none)
+    confusion: list[list[int]]  # row = realised, column = predicted (DOWN, NEUTRAL, UP)
+    # Over the last 1,000 scored, as of the minute's last one: the live figures as they stood.
+    window_accuracy: float | None
+    window_f1_macro: float | None
+    trades: int  # backtest trades closed in the minute
+    net_bps: float
+
+
+class LiveHistoryOut(BaseModel):
+    model_version: str
+    symbol: str
+    minutes: list[LiveMinuteOut]  # oldest first

@@ -10,13 +10,13 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.concurrency import run_in_threadpool
 
 from services.api.models.schemas import ActiveModelOut, InferenceStatus, ModelOut
 from shared.db import registry
-from shared.db.models import Job, ModelVersion, utcnow
+from shared.db.models import Job, ModelVersion
 from shared.errors import NotFound
 from shared.events import MODELS_CHANNEL
+from shared.rundir import ModelStore
 
 INFERENCE_STATUS_KEY = "lob:inference:status"
 
@@ -39,7 +39,7 @@ def model_out(v: ModelVersion, dataset: str | None, active_id: int | None) -> Mo
 
 
 def _active_id(home: Path) -> int | None:
-    msg = registry.read_active(home)
+    msg = ModelStore(home).active()
     return msg.version_id if msg else None
 
 
@@ -92,15 +92,11 @@ async def active(*, session: AsyncSession, redis: aioredis.Redis, home: Path) ->
 async def promote(
     *, session: AsyncSession, redis: aioredis.Redis, version_id: int, home: Path
 ) -> ModelOut:
-    """Check the fold's files against the manifest, mark promoted, write active.json, announce."""
-    version = await session.get(ModelVersion, version_id)
-    if version is None:
-        raise NotFound(f"unknown model version {version_id}")
-    await run_in_threadpool(registry.verify_fold, Path(version.run_dir), version.fold)
-    version.promoted_at = utcnow()
-    await session.commit()
-    msg = registry.promotion_message(version)
-    await run_in_threadpool(registry.write_active, home, msg)
+    """registry.promote (verify, mark promoted, point active.json), then announce."""
+    store = ModelStore(home)
+    # The registry's one promotion, on this request's session; its file work (hashing the fold's
+    # files, writing the pointer) is a few small files, so it runs on the event loop.
+    msg = await session.run_sync(registry.promote, version_id, store=store)
     # Best effort: inference also polls active.json, so it picks the promotion up anyway.
     with contextlib.suppress(RedisError):
         await redis.publish(MODELS_CHANNEL, msg.model_dump_json())

@@ -22,7 +22,7 @@ from shared.config import Settings
 COOKIE = "lob_session"
 SESSION_TTL_S = 12 * 3600
 REVOKED_PREFIX = "lob:session:revoked:"
-# Written by `lob up` (shared/cli/up.py): sha256 of a one-time sign-in code.
+# Written by `lob up` (devstack/up.py): sha256 of a one-time sign-in code.
 LOGIN_CODE_PREFIX = "lob:login:"
 
 

@@ -276,6 +276,50 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/live/scores": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live Scores
+         * @description Each model version's live scores on each symbol (predictions resolved into their realised
+         *     labels): accuracy, macro F1 and confusion over the last 1,000 and since load, the live
+         *     backtest, the test-set figures beside them and the drift flag. Rewritten about once a second
+         *     by inference; `inference_error` says why it is empty.
+         */
+        get: operations["live_scores_api_live_scores_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/live/scores/history": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Live Scores History
+         * @description One row per minute of a model version's live scores on a symbol, oldest first (kept in
+         *     PostgreSQL, so across restarts of inference).
+         */
+        get: operations["live_scores_history_api_live_scores_history_get"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -592,6 +636,150 @@ export interface components {
             size: number;
         };
         /**
+         * LiveBacktest
+         * @description The model's backtest rule (shared/ml/backtest.py) run on the live predictions.
+         */
+        LiveBacktest: {
+            /**
+             * Theta
+             * @description chosen on validation; None: no trades, no backtest
+             */
+            theta: number | null;
+            /** Fee Bps */
+            fee_bps: number;
+            /** Horizon */
+            horizon: number;
+            /**
+             * Trades
+             * @description closed trades
+             */
+            trades: number;
+            /**
+             * Net Bps
+             * @description total net bps of the closed trades
+             */
+            net_bps: number;
+            /** Hit Rate */
+            hit_rate?: number | null;
+            /**
+             * Position
+             * @description open now: +1 long, −1 short, 0 flat
+             * @default 0
+             * @enum {integer}
+             */
+            position: -1 | 0 | 1;
+        };
+        /** LiveHistoryOut */
+        LiveHistoryOut: {
+            /** Model Version */
+            model_version: string;
+            /** Symbol */
+            symbol: string;
+            /** Minutes */
+            minutes: components["schemas"]["LiveMinuteOut"][];
+        };
+        /**
+         * LiveMinuteOut
+         * @description One minute of a model version's live scores on a symbol (table live_scores).
+         */
+        LiveMinuteOut: {
+            /**
+             * Minute
+             * Format: date-time
+             */
+            minute: string;
+            /** Resolved */
+            resolved: number;
+            /** Correct */
+            correct: number;
+            /** Accuracy */
+            accuracy: number | null;
+            /** Confusion */
+            confusion: number[][];
+            /** Window Accuracy */
+            window_accuracy: number | null;
+            /** Window F1 Macro */
+            window_f1_macro: number | null;
+            /** Trades */
+            trades: number;
+            /** Net Bps */
+            net_bps: number;
+        };
+        /**
+         * LiveScores
+         * @description How a model version is doing on a symbol, live: its predictions resolved into the labels
+         *     it was trained on (once `horizon` more snapshots arrived), scored and backtested.
+         */
+        LiveScores: {
+            /**
+             * Type
+             * @default scores
+             * @constant
+             */
+            type: "scores";
+            /** Model Version */
+            model_version: string;
+            /** Symbol */
+            symbol: string;
+            /**
+             * Labels
+             * @enum {string}
+             */
+            labels: "triple_barrier" | "smoothed";
+            /** Horizon */
+            horizon: number;
+            /**
+             * Loaded At
+             * @description when this model was loaded: since_load starts there
+             */
+            loaded_at: number;
+            /**
+             * Resolved
+             * @description predictions resolved since load (IGNORE rows included)
+             */
+            resolved: number;
+            /** @description the last 1,000 scored predictions */
+            last: components["schemas"]["ScoreFigures"];
+            since_load: components["schemas"]["ScoreFigures"];
+            backtest: components["schemas"]["LiveBacktest"];
+            /**
+             * Test Accuracy
+             * @description the same model on its test set
+             */
+            test_accuracy?: number | null;
+            /** Test F1 Macro */
+            test_f1_macro?: number | null;
+            /**
+             * Degraded
+             * @description drift: see ModelDegraded
+             * @default false
+             */
+            degraded: boolean;
+            /**
+             * Recent
+             * @description the last 50 scored predictions, oldest first
+             */
+            recent: components["schemas"]["Outcome"][];
+            /** Ts */
+            ts?: number;
+        };
+        /**
+         * LiveScoresOut
+         * @description What inference reports under lob:inference:scores (empty when it has not reported).
+         */
+        LiveScoresOut: {
+            /** Scores */
+            scores: components["schemas"]["LiveScores"][];
+            /** Drift Window */
+            drift_window: number;
+            /** Drift Margin */
+            drift_margin: number;
+            /** Updated At */
+            updated_at?: number;
+            /** Inference Error */
+            inference_error?: string | null;
+        };
+        /**
          * LiveSymbolsOut
          * @description Symbols inference is serving now: the relay heard a prediction for each lately.
          */
@@ -677,6 +865,21 @@ export interface components {
             calibration?: components["schemas"]["Calibration"] | null;
         } & {
             [key: string]: unknown;
+        };
+        /** Outcome */
+        Outcome: {
+            /** Seq */
+            seq: number;
+            /**
+             * Predicted
+             * @enum {string}
+             */
+            predicted: "DOWN" | "NEUTRAL" | "UP";
+            /**
+             * Realised
+             * @enum {string}
+             */
+            realised: "DOWN" | "NEUTRAL" | "UP";
         };
         /**
          * Progress
@@ -823,6 +1026,26 @@ export interface components {
             finished_at?: string | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * ScoreFigures
+         * @description Predictions scored against their realised labels.
+         */
+        ScoreFigures: {
+            /** Samples */
+            samples: number;
+            /**
+             * Accuracy
+             * @description None until a prediction is scored
+             */
+            accuracy?: number | null;
+            /** F1 Macro */
+            f1_macro?: number | null;
+            /**
+             * Confusion
+             * @description 3×3 counts: row = realised class, column = predicted (DOWN, NEUTRAL, UP)
+             */
+            confusion: number[][];
         };
         /**
          * SeedTrainIn
@@ -1152,6 +1375,41 @@ export interface components {
             } | null;
             /** Message */
             message?: string | null;
+        };
+        /**
+         * ModelDegraded
+         * @description Drift, on lob:models: live macro F1 over the last `window` scored predictions of a symbol
+         *     fell below the model's test macro F1 by more than `margin` (degraded true), or is back within
+         *     it (degraded false: the flag clears). Sent when the state changes, never repeated.
+         */
+        ModelDegraded: {
+            /**
+             * Type
+             * @default model_degraded
+             * @constant
+             */
+            type: "model_degraded";
+            /** Model Version */
+            model_version: string;
+            /** Symbol */
+            symbol: string;
+            /** Degraded */
+            degraded: boolean;
+            /** Live F1 Macro */
+            live_f1_macro: number;
+            /** Test F1 Macro */
+            test_f1_macro: number;
+            /** Margin */
+            margin: number;
+            /** Window */
+            window: number;
+            /**
+             * Resolved
+             * @description predictions resolved since load when the state changed
+             */
+            resolved: number;
+            /** Ts */
+            ts?: number;
         };
         /** ModelPromoted */
         ModelPromoted: {
@@ -2042,6 +2300,69 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["LiveSymbolsOut"];
+                };
+            };
+        };
+    };
+    live_scores_api_live_scores_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveScoresOut"];
+                };
+            };
+        };
+    };
+    live_scores_history_api_live_scores_history_get: {
+        parameters: {
+            query: {
+                model_version: string;
+                symbol: string;
+                /** @description newest minutes (10,080: a week) */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["LiveHistoryOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description PostgreSQL or Redis unavailable (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
                 };
             };
         };

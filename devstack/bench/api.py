@@ -24,23 +24,16 @@ Budgets (issue 4): p99 <= 30 ms for POST and GET; submit -> running <= 1 s.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-
-from services.worker.client import worker_command
-from shared import embedded
-from shared.bench.report import median, percentile, record
+from devstack import seed
+from devstack.bench.report import median, percentile, record
+from devstack.stack import Stack, wait_until
 
 CLIENTS = 50
 TOKEN = "bench-token"
@@ -128,69 +121,6 @@ async def _load(
     return out
 
 
-# The stack ---------------------------------------------------------------------------------------
-
-
-def _wait(cond: Callable[[], object], timeout: float, what: str) -> object:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := cond():
-            return value
-        time.sleep(0.02)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
-@contextlib.contextmanager
-def _scratch_database(workdir: Path) -> Iterator[str]:
-    import sqlalchemy as sa
-
-    server = None
-    admin = (
-        os.environ.get("DATABASE_URL") or "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-    )
-    try:
-        engine = sa.create_engine(
-            sa.engine.make_url(admin).set(database="postgres"),
-            isolation_level="AUTOCOMMIT",
-            connect_args={"connect_timeout": 3},
-        )
-        engine.connect().close()
-    except sa.exc.OperationalError:
-        admin, server = embedded.start_postgres(workdir / "pg")
-        engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    name = f"lob_bench_{uuid.uuid4().hex[:8]}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = engine.url.set(database=name).render_as_string(hide_password=False)
-    try:
-        from shared.db.migrate import upgrade
-
-        upgrade(url=url)
-        yield url
-    finally:
-        with engine.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        engine.dispose()
-        if server is not None:
-            server.cleanup()
-
-
-def _dataset(home: Path) -> None:
-    from shared.data.store import write_dataset
-
-    rng = np.random.default_rng(0)
-    rows = 2_000
-    mid = 100 * np.exp(np.cumsum(rng.normal(0, 2e-4, rows)))
-    feats = np.empty((rows, 40), dtype=np.float32)
-    levels = np.arange(1, 11)
-    feats[:, 0::4] = mid[:, None] + 0.01 * levels
-    feats[:, 2::4] = mid[:, None] - 0.01 * levels
-    feats[:, 1::4] = rng.uniform(1, 5, (rows, 10))
-    feats[:, 3::4] = rng.uniform(1, 5, (rows, 10))
-    ts = (1_700_000_000 * 10**9 + np.arange(rows) * 100_000_000).astype(np.int64)
-    write_dataset("bench", ts=ts, features=feats, symbols=["BENCH"], home=home)
-
-
 def _submit_to_running(api: str, db_url: str, samples: int) -> list[float]:
     import httpx
     import sqlalchemy as sa
@@ -211,16 +141,17 @@ def _submit_to_running(api: str, db_url: str, samples: int) -> list[float]:
                     ).one()
                 return row[0].timestamp() if row[0] else None
 
-            started_at = _wait(started, 60, "the job to start")
+            started_at = wait_until(started, 60, "the job to start", every=0.02)
             assert isinstance(started_at, float)
             out.append(started_at - t0)
             http.post(f"/api/jobs/{job_id}/cancel")
-            _wait(
+            wait_until(
                 lambda job_id=job_id: (
                     http.get(f"/api/jobs/{job_id}").json()["status"] == "cancelled"
                 ),
                 120,
                 "the job to stop",
+                every=0.02,
             )
             time.sleep(0.5)  # the worker acks and goes back to waiting: idle again
     engine.dispose()
@@ -230,92 +161,59 @@ def _submit_to_running(api: str, db_url: str, samples: int) -> list[float]:
 def run(
     *, seconds: float = 10.0, clients: int = CLIENTS, samples: int = 10, rate: float = 1.0
 ) -> str:
-    with tempfile.TemporaryDirectory(prefix="lob-bench-api-") as tmp_s:
-        tmp = Path(tmp_s)
-        home = tmp / "home"
-        home.mkdir()
-        _dataset(home)
-        redis_url, redis_proc = embedded.start_redis(tmp / "redis")
-        procs: list[subprocess.Popen[bytes]] = []
-        try:
-            with _scratch_database(tmp) as db_url:
-                env = {
-                    **os.environ,
-                    "DATABASE_URL": db_url,
-                    "REDIS_URL": redis_url,
-                    "LOB_HOME": str(home),
-                    "LOB_API_TOKEN": TOKEN,
-                }
-                port = embedded.free_port()
-                api = f"http://127.0.0.1:{port}"
-                gateway = subprocess.Popen(
-                    [
-                        sys.executable,
-                        "-m",
-                        "services.api",
-                        "--port",
-                        str(port),
-                        "--log-level",
-                        "warning",
-                    ],
-                    env=env,
+    from shared.config import get_settings
+
+    with (
+        tempfile.TemporaryDirectory(prefix="lob-bench-api-") as tmp_s,
+        Stack(
+            Path(tmp_s), {"LOB_HOME": str(Path(tmp_s) / "home"), "LOB_API_TOKEN": TOKEN}
+        ) as stack,
+    ):
+        seed.dataset(stack.base / "home", "bench", 2_000, symbol="BENCH")
+        redis_url = stack.redis().url
+        db_url = stack.database(get_settings().database_url, prefix="lob_bench")
+        gateway = stack.gateway(log_level="warning")
+        port = gateway.port
+        assert port is not None
+        load_before = os.getloadavg()[0]
+
+        post = _request(
+            "POST",
+            "/api/jobs",
+            json.dumps({"dataset": "bench", "config": {"quick": True}}).encode(),
+        )
+        get = _request("GET", "/api/jobs?size=20")
+        health = _request("GET", "/healthz")
+        closed = {
+            name: asyncio.run(_load(port, req, seconds, clients))
+            for name, req in (("post", post), ("get", get), ("health", health))
+        }
+        paced = {
+            name: asyncio.run(_load(port, req, seconds, clients, 1.0 / rate))
+            for name, req in (("post", post), ("get", get))
+        }
+
+        stack.worker("bench", "--without-gossip", "--without-mingle", timeout=120)
+        # The closed-loop POSTs left thousands of queued jobs: cancel them first.
+        import sqlalchemy as sa
+
+        from shared.db import jobstate
+        from shared.db.models import Job
+
+        engine = sa.create_engine(db_url)
+        with engine.begin() as conn:
+            conn.execute(
+                jobstate.statement(
+                    jobstate.CANCELLED, Job, states=("queued",), cancel_requested=True
                 )
-                procs.append(gateway)
-                _wait(lambda: embedded.port_open("127.0.0.1", port), 60, "the gateway")
-                load_before = os.getloadavg()[0]
+            )
+        engine.dispose()
+        import redis
 
-                post = _request(
-                    "POST",
-                    "/api/jobs",
-                    json.dumps({"dataset": "bench", "config": {"quick": True}}).encode(),
-                )
-                get = _request("GET", "/api/jobs?size=20")
-                health = _request("GET", "/healthz")
-                closed = {
-                    name: asyncio.run(_load(port, req, seconds, clients))
-                    for name, req in (("post", post), ("get", get), ("health", health))
-                }
-                paced = {
-                    name: asyncio.run(_load(port, req, seconds, clients, 1.0 / rate))
-                    for name, req in (("post", post), ("get", get))
-                }
-
-                worker_log = tmp / "worker.log"
-                worker = subprocess.Popen(
-                    worker_command("--without-gossip", "--without-mingle"),
-                    env=env,
-                    stdout=worker_log.open("w"),
-                    stderr=subprocess.STDOUT,
-                )
-                procs.append(worker)
-                _wait(lambda: "ready." in worker_log.read_text(), 120, "the worker")
-                # The closed-loop POSTs left thousands of queued jobs: cancel them first.
-                import sqlalchemy as sa
-
-                from shared.db import jobstate
-                from shared.db.models import Job
-
-                engine = sa.create_engine(db_url)
-                with engine.begin() as conn:
-                    conn.execute(
-                        jobstate.statement(
-                            jobstate.CANCELLED, Job, states=("queued",), cancel_requested=True
-                        )
-                    )
-                engine.dispose()
-                import redis
-
-                redis.Redis.from_url(redis_url).delete("training")
-                time.sleep(1.0)
-                to_running = _submit_to_running(api, db_url, samples)
-                load_after = os.getloadavg()[0]
-        finally:
-            for proc in reversed(procs):
-                proc.terminate()
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    proc.wait(30)
-            redis_proc.terminate()
-            redis_proc.wait(10)
+        redis.Redis.from_url(redis_url).delete("training")
+        time.sleep(1.0)
+        to_running = _submit_to_running(gateway.url, db_url, samples)
+        load_after = os.getloadavg()[0]
 
     def p99(s: Sample) -> float:
         return percentile([x * 1000 for x in s.latencies], 99)

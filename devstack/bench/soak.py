@@ -3,9 +3,9 @@
 lob bench soak                                   # 30 minutes, 10 symbols x 10/s, 200 clients
 lob bench soak --minutes 3 --clients 50          # a short run
 
-What runs: an embedded redis-server; PostgreSQL (a fresh database on DATABASE_URL's server, or
-an embedded one); the real gateway, inference service and one Celery worker as subprocesses; a
-synthetic market of `symbols` symbols, each at `rate` snapshots/s, XADDed on a fixed schedule;
+What runs (devstack.stack): an embedded redis-server; a scratch database (on DATABASE_URL's
+server, else 127.0.0.1:5432, else an embedded PostgreSQL); the real gateway, inference service
+and one Celery worker as subprocesses; a synthetic market of `symbols` symbols, each at `rate` snapshots/s, XADDed on a fixed schedule;
 `clients` WebSocket clients in this process, each subscribed to one symbol; and training jobs
 back to back (a new one is submitted whenever one ends), so a job is always running.
 
@@ -22,11 +22,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import os
 import signal
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -35,7 +32,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.bench.report import percentile, record
+from devstack.bench.report import percentile, record
+from devstack.stack import Stack
 
 SOAK_JSON = Path("test-artifacts") / "reliability" / "soak.json"
 TOKEN = "soak-" + uuid.uuid4().hex[:12]
@@ -47,39 +45,11 @@ JOB_CONFIG = {"max_rows": 3000, "folds": 2, "epochs": 2, "batch_size": 64, "prom
 # -- processes -----------------------------------------------------------------------------------
 
 
-@dataclass
-class Services:
-    base: Path
-    env: dict[str, str]
-    procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-    extra_pids: dict[str, int] = field(default_factory=dict)  # redis, postgres
-
-    def start(self, name: str, argv: list[str]) -> subprocess.Popen[bytes]:
-        log = (self.base / f"{name}.log").open("wb")
-        proc = subprocess.Popen(
-            argv,
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own group: Celery's children stop with it
-        )
-        self.procs[name] = proc
-        return proc
-
-    def pids(self) -> dict[str, int]:
-        return {**{n: p.pid for n, p in self.procs.items()}, **self.extra_pids}
-
-    def close(self) -> None:
-        for proc in reversed(list(self.procs.values())):
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(20)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait(5)
+def pids(stack: Stack) -> dict[str, int]:
+    """The stack's processes by service name (redis, gateway, inference, worker, postgres)."""
+    out = {s.name: s.pid for s in stack.services if s.pid is not None}
+    pg_pid = stack.pg.pid() if stack.pg is not None else None
+    return out | ({"postgres": int(pg_pid)} if pg_pid else {})
 
 
 def rss_mb(pid: int) -> float:
@@ -96,57 +66,6 @@ def rss_mb(pid: int) -> float:
         with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
             total += p.memory_info().rss
     return total / 2**20
-
-
-def _wait(cond: Any, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(Exception):
-            if cond():
-                return
-        time.sleep(0.2)
-    raise RuntimeError(f"timed out waiting for {what}")
-
-
-def _database(base: Path) -> tuple[str, Any, str | None]:
-    """(url of a fresh database, embedded server or None, admin url to drop it) with migrations."""
-    import sqlalchemy as sa
-
-    from shared import embedded
-    from shared.config import get_settings
-
-    admin, server = get_settings().database_url, None
-    if admin:
-        try:
-            sa.create_engine(admin, connect_args={"connect_timeout": 2}).connect().close()
-        except sa.exc.OperationalError:
-            admin = None
-    if not admin:
-        admin, server = embedded.start_postgres(base / "pg")
-    engine = sa.create_engine(sa.engine.make_url(admin), isolation_level="AUTOCOMMIT")
-    name = f"lob_soak_{uuid.uuid4().hex[:8]}"
-    with engine.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    engine.dispose()
-    url = sa.engine.make_url(admin).set(database=name).render_as_string(hide_password=False)
-    subprocess.run(
-        [sys.executable, "-m", "shared.cli.main", "db", "upgrade"],
-        env={**os.environ, "DATABASE_URL": url},
-        check=True,
-        capture_output=True,
-    )
-    return url, server, (admin if server is None else None)
-
-
-def _drop(url: str, admin: str) -> None:
-    import sqlalchemy as sa
-
-    engine = sa.create_engine(admin, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(
-            sa.text(f'DROP DATABASE IF EXISTS "{sa.engine.make_url(url).database}" WITH (FORCE)')
-        )
-    engine.dispose()
 
 
 # -- clients -------------------------------------------------------------------------------------
@@ -245,76 +164,42 @@ def run(
     import redis
     import sqlalchemy as sa
 
-    from services.worker.client import worker_command
-    from shared import atomic, embedded
-    from shared.bench.live import Market, _raise_fd_limit, make_bench_run
-    from shared.data.store import write_dataset
-    from shared.data.synth import synth_market
-    from shared.events import ModelPromoted
+    from devstack import seed
+    from devstack.bench.live import Market, _raise_fd_limit
+    from shared.config import get_settings
 
     _raise_fd_limit(clients * 2 + 256)
     _stop_cleanly_on_signals()
     with tempfile.TemporaryDirectory(prefix="lob-soak-") as tmp:
         base = Path(tmp)
         home = base / "home"
-        run_dir = make_bench_run(home)
-        promoted = ModelPromoted(version_id=1, job_id="bench", fold=5, path=str(run_dir))
-        atomic.write_text(home / "models" / "active.json", promoted.model_dump_json())
-        ts, feats = synth_market(20_000, seed=7)
-        write_dataset("soak", ts=ts, features=feats, symbols=["SOAK"], home=home)
-        redis_url, redis_proc = embedded.start_redis(base / "redis")
-        db_url, pg_server, admin = _database(base)
-        gw_port, inf_port = embedded.free_port(), embedded.free_port()
-        env = {
-            **os.environ,
-            "LOB_HOME": str(home),
-            "REDIS_URL": redis_url,
-            "DATABASE_URL": db_url,
-            "LOB_API_TOKEN": TOKEN,
-            "PYTHONUNBUFFERED": "1",
-        }
-        services = Services(base, env, extra_pids={"redis": redis_proc.pid})
-        if pg_server is not None:
-            services.extra_pids["postgres"] = int(pg_server.get_pid())
-        try:
-            py = sys.executable
-            services.start("gateway", [py, "-m", "services.api", "--host", "127.0.0.1", "--port",
-                                       str(gw_port), "--log-level", "warning"])  # fmt: skip
-            services.start("inference", [py, "-m", "services.inference", "--port", str(inf_port)])
-            services.start("worker", worker_command("--loglevel", "WARNING", "-n", "soak@%h"))
-            api = f"http://127.0.0.1:{gw_port}"
-            _wait(lambda: httpx.get(f"{api}/readyz").status_code == 200, 120, "the gateway")
-            _wait(
-                lambda: httpx.get(f"http://127.0.0.1:{inf_port}/healthz").status_code == 200,
-                120,
-                "inference",
-            )
+        seed.point_active(home, seed.servable_run(home, "bench"), 1)
+        seed.dataset(home, "soak", 20_000, seed=7, symbol="SOAK")
+        with Stack(base, {"LOB_HOME": str(home), "LOB_API_TOKEN": TOKEN}) as stack:
+            redis_url = stack.redis().url
+            db_url = stack.database(get_settings().database_url, prefix="lob_soak")
+            gateway = stack.gateway(log_level="warning", ready=True, timeout=120)
+            stack.inference(timeout=120)
+            stack.worker("worker", "--loglevel", "WARNING", wait=False)
             result = asyncio.run(
                 _scenario(
-                    api=api,
-                    ws=f"ws://127.0.0.1:{gw_port}/ws",
+                    api=gateway.url,
+                    ws=f"ws://127.0.0.1:{gateway.port}/ws",
                     redis_url=redis_url,
                     db_url=db_url,
-                    services=services,
+                    stack=stack,
                     market=Market(redis_url, symbols),
                     minutes=minutes,
                     rate=rate,
                     clients=clients,
                     http=httpx.Client(
-                        base_url=api, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+                        base_url=gateway.url,
+                        headers={"Authorization": f"Bearer {TOKEN}"},
+                        timeout=10,
                     ),
                     probes=(redis.Redis.from_url(redis_url), sa.create_engine(db_url)),
                 )
             )
-        finally:
-            services.close()
-            redis_proc.terminate()
-            redis_proc.wait(10)
-            if admin:
-                with contextlib.suppress(Exception):
-                    _drop(db_url, admin)
-            if pg_server is not None:
-                pg_server.cleanup()
     result.update(minutes=minutes, symbols=symbols, rate=rate, clients=clients)
     _report(result)
     return result
@@ -326,7 +211,7 @@ async def _scenario(
     ws: str,
     redis_url: str,
     db_url: str,
-    services: Services,
+    stack: Stack,
     market: Any,
     minutes: float,
     rate: float,
@@ -399,7 +284,7 @@ async def _scenario(
                     speed = metrics[-1].get("extra", {}).get("samples_per_s")
         return {
             "minute": round((t1 - start) / 60.0, 2),
-            "rss_mb": {name: rss_mb(pid) for name, pid in services.pids().items()},
+            "rss_mb": {name: rss_mb(pid) for name, pid in pids(stack).items()},
             "gateway_get_ms": {"p50": percentile(gw, 50), "p99": percentile(gw, 99)},
             "inference_ms": {"p50": percentile(inf, 50), "p99": percentile(inf, 99)},
             "ws_e2e_ms": {"p50": percentile(e2e, 50), "p99": percentile(e2e, 99)},

@@ -1,4 +1,11 @@
-"""Small synthetic order books for the training tests (kept tiny: 2 shared CPU cores)."""
+"""Small synthetic order books for the training tests (kept tiny: 2 shared CPU cores).
+
+Why not the product's synthetic market (shared.data.synth, which every other kit uses): its
+signal is a slow hidden pressure that a model reads over its 100-row window, learnable in
+thousands of rows. This book plants what synth_market cannot: a level-1 imbalance that leans on
+the very next mid move, so that runs of a few hundred rows and one or two epochs already move
+their validation loss and F1 (the early-stopping and best-epoch tests of test_train_engine.py).
+"""
 
 from __future__ import annotations
 

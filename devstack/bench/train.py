@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 import shared.ml  # noqa: F401  (before torch: sets the OpenMP wait policy, see shared/ml/__init__.py)
-from shared.bench.report import record
+from devstack.bench.report import record
 
 SEED = 0
 
@@ -54,10 +54,9 @@ def run(
 
     from shared.data.synth import synth_market
     from shared.labels import make_labels
-    from shared.ml.engine import resolve_runtime
     from shared.ml.losses import FocalLoss, inverse_frequency
     from shared.ml.model import DeepLOB
-    from shared.ml.runtime import Stepper, apply_threads, make_model
+    from shared.ml.runtime import Stepper, apply_threads, make_model, resolve_runtime
     from shared.ml.segments import SEGMENT_STRIDE, SegmentBatches, segment_length
     from shared.ml.windows import WindowBatches, gather, window_view
     from shared.scaler import Scaler
@@ -273,7 +272,7 @@ def run(
         f"channels_last {rt['channels_last']}, torch {rt['torch']}. " + gpu_note
     )
     if quality:
-        from shared.bench.quality import PAIR_EPOCHS, PAIR_ROWS, batching_pair
+        from devstack.bench.quality import PAIR_EPOCHS, PAIR_ROWS, batching_pair
 
         rows_out += batching_pair()
         notes += (
@@ -291,9 +290,8 @@ def _gpu_sweep(rows: int, features_rows: int, steps: int = 30) -> dict[int, floa
 
     from shared.data.synth import synth_market
     from shared.labels import make_labels
-    from shared.ml.engine import resolve_runtime
     from shared.ml.losses import FocalLoss, inverse_frequency
-    from shared.ml.runtime import Stepper, make_model
+    from shared.ml.runtime import Stepper, make_model, resolve_runtime
     from shared.ml.windows import WindowBatches
     from shared.scaler import Scaler
     from shared.splits import usable_samples

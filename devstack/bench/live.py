@@ -27,18 +27,17 @@ import json
 import os
 import resource
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from shared.bench.report import percentile, record
+from devstack import seed
+from devstack.bench.report import percentile, record
+from devstack.stack import Stack
 from shared.data.schema import WINDOW
 
 SYMBOLS = 10
@@ -52,8 +51,8 @@ WARMUP_ROWS = WINDOW + 20  # per symbol, sent at once so windows are full before
 def bench_forward(run_dir: Path, iterations: int = 1000) -> dict[str, float]:
     import torch
 
-    from services.inference.fastpath import FastDeepLOB, WindowCache, eager_probs
     from shared.ml.checkpoint import load_serving_model
+    from shared.ml.fastpath import FastDeepLOB, WindowCache, eager_probs
 
     serving = load_serving_model(run_dir)
     model = serving.model
@@ -99,110 +98,33 @@ def bench_forward(run_dir: Path, iterations: int = 1000) -> dict[str, float]:
 # -- the stack -----------------------------------------------------------------------------------
 
 
-def make_bench_run(home: Path) -> Path:
-    """A servable run with random weights and a scaler fitted on the synthetic market."""
-    import torch
-
-    from shared.data.synth import synth_market
-    from shared.ml.checkpoint import save_weights, weights_path, write_manifest, write_sidecar
-    from shared.ml.model import DeepLOB, DeepLOBConfig
-    from shared.scaler import Scaler
-
-    run_dir = home / "runs" / "bench"
-    (run_dir / "fold5").mkdir(parents=True, exist_ok=True)
-    torch.manual_seed(0)
-    cfg = DeepLOBConfig()
-    save_weights(DeepLOB(cfg).eval(), weights_path(run_dir, 5))
-    write_sidecar(run_dir, 5, cfg)
-    _, features = synth_market(5000, seed=1)
-    Scaler.fit(features, 0, len(features)).save(run_dir / "fold5")
-    write_manifest(run_dir)
-    return run_dir
-
-
-@dataclass
-class Stack:
-    redis_url: str
-    gateway_port: int
-    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def close(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-
-
-def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited ({proc.returncode})")
-        with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as resp:
-            if resp.status == 200:
-                return
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer in {timeout} s")
-
-
 @contextlib.contextmanager
 def live_stack(base: Path, run_dir: Path) -> Iterator[Stack]:
-    from shared import atomic, embedded
+    """Redis, inference and the gateway serving `run_dir` (under <home>/runs/), all healthy."""
     from shared.config import get_settings
-    from shared.events import ModelPromoted
 
     home = run_dir.parents[1]
-    promoted = ModelPromoted(version_id=1, job_id="bench", fold=5, path=str(run_dir))
-    atomic.write_text(home / "models" / "active.json", promoted.model_dump_json())
-    redis_url, redis_proc = embedded.start_redis(base / "redis")
-    inf_port, gw_port = embedded.free_port(), embedded.free_port()
+    seed.point_active(home, run_dir, 1)
     env = {
-        **os.environ,
         "LOB_HOME": str(home),
-        "REDIS_URL": redis_url,
         # The WebSocket path never opens a database connection; any URL lets the gateway start.
         "DATABASE_URL": get_settings().database_url or "postgresql://bench@127.0.0.1:1/bench",
-        "PYTHONUNBUFFERED": "1",
     }
-    logs = (base / "inference.log").open("wb"), (base / "gateway.log").open("wb")
-    stack = Stack(redis_url, gw_port, [redis_proc])
-    try:
-        stack.procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "services.inference", "--port", str(inf_port)],
-                env=env,
-                stdout=logs[0],
-                stderr=subprocess.STDOUT,
-            )
-        )
-        stack.procs.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "services.api", "--host", "127.0.0.1", "--port", str(gw_port),
-                 "--log-level", "warning"],
-                env=env,
-                stdout=logs[1],
-                stderr=subprocess.STDOUT,
-            )
-        )  # fmt: skip
-        _wait_http(f"http://127.0.0.1:{inf_port}/healthz", stack.procs[1])
-        _wait_http(f"http://127.0.0.1:{gw_port}/healthz", stack.procs[2])
+    with Stack(base, env) as stack:
+        stack.redis()
+        stack.inference()
+        stack.gateway(log_level="warning")
         yield stack
-    finally:
-        stack.close()
-        for fh in logs:
-            fh.close()
 
 
 def cpu_seconds(stack: Stack) -> dict[str, float]:
     """CPU seconds used so far by inference, gateway and this process (clients + market)."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
-    for name, proc in (("inference", stack.procs[1]), ("gateway", stack.procs[2])):
+    for name in ("inference", "gateway"):
         with contextlib.suppress(OSError):
-            parts = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+            pid = stack.service(name).pid
+            parts = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             out[name] = (int(parts[11]) + int(parts[12])) / tick
     usage = resource.getrusage(resource.RUSAGE_SELF)
     out["clients"] = usage.ru_utime + usage.ru_stime
@@ -213,7 +135,7 @@ def gateway_rss_mb(stack: Stack) -> tuple[float, float]:
     """(current, peak) resident set of the gateway process, MB, from /proc."""
     fields = {}
     with contextlib.suppress(OSError):
-        for line in Path(f"/proc/{stack.procs[2].pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{stack.service('gateway').pid}/status").read_text().splitlines():
             key, _, value = line.partition(":")
             fields[key] = value.strip()
     kb = lambda k: float(fields.get(k, "0 kB").split()[0]) / 1024  # noqa: E731
@@ -316,7 +238,7 @@ async def measure(
     readies = [asyncio.Event() for _ in listeners]
     tasks = []
     for i, (listener, ready) in enumerate(zip(listeners, readies, strict=True)):
-        url = f"ws://127.0.0.1:{stack.gateway_port}/ws/model-test-bench{i}"
+        url = f"ws://127.0.0.1:{stack.service('gateway').port}/ws/model-test-bench{i}"
         tasks.append(asyncio.create_task(listen(url, listener, ready, deflate)))
         if i % 50 == 49:
             await asyncio.sleep(0.05)  # connect in waves, as browsers arriving would
@@ -369,11 +291,11 @@ def run(seconds: float = 20.0, clients: int = 1000, deflate: bool = False) -> No
     _raise_fd_limit(clients * 2 + 256)  # inherited by the gateway, which holds the other ends
     with tempfile.TemporaryDirectory(prefix="lob-bench-live-") as tmp:
         base = Path(tmp)
-        run_dir = make_bench_run(base / "home")
+        run_dir = seed.servable_run(base / "home", "bench")
         fwd = bench_forward(run_dir)  # before the stack starts: nothing else running
         cpu: dict[str, float] = {}
         with live_stack(base, run_dir) as stack:
-            market = Market(stack.redis_url, SYMBOLS)
+            market = Market(stack.env["REDIS_URL"], SYMBOLS)
             market.warm_up()
 
             async def scenario() -> tuple[object, ...]:

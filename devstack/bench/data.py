@@ -12,7 +12,7 @@ Each figure sits beside a reference measured in the same run on the same machine
   docs/ARCHITECTURE.md definition, timed on a slice and scaled to the full length (the slice's
   labels are checked equal to ours);
 - importing Tardis.dev (book_snapshot_25, incremental_book_L2) and Databento (MBP-10, MBO) files
-  of the same market (shared.bench.vendor; rows / 40 books, x5 for the one-row-per-book
+  of the same market (devstack.bench.vendor; rows / 40 books, x5 for the one-row-per-book
   formats): input rows (CSV lines or DBN records) per second, each in a child process, beside
   the canonical CSV's rows per second.
 Budgets (docs/ARCHITECTURE.md "Budgets"): import <= 20 s at peak RSS <= 2.5 GB, reopen <= 1 s,
@@ -33,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.bench.report import record
+from devstack.bench.report import record
 
 FULL_ROWS = 3_700_000
 LOOP_SLICE = 20_000
@@ -106,7 +106,7 @@ def _vendor_imports(
     root: Path, home: Path, books: int
 ) -> list[tuple[str, int, int, dict[str, Any]]]:
     """(format, input rows, books imported, child figures) for each vendor format."""
-    from shared.bench.vendor import WRITERS
+    from devstack.bench.vendor import WRITERS
     from shared.data.store import open_dataset
 
     out = []

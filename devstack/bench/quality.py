@@ -34,34 +34,20 @@ from typing import Any
 import numpy as np
 
 import shared.ml  # noqa: F401  (before torch: sets the OpenMP wait policy, see shared/ml/__init__.py)
-from shared.bench.report import record
+from devstack import seed
+from devstack.bench.report import record
 
 LEAN = (3, 5)
 SEED = 11
-# Fixed settings: labels 10 rows ahead (the pressure lasts ~50 rows), level-free inputs, the
-# epoch with the best validation macro F1, and what slows DeepLOB's memorising of 30,000 rows:
-# small batches (more steps per epoch), dropout and weight decay. BENCHMARKS.md has the trials
-# behind them; mirrored books and input noise (shared/ml/augment.py) did not help here.
-SETTINGS: dict[str, Any] = {
-    "folds": 2,
-    "h": 10,
-    "span": 50,
-    "lr": 1e-3,
-    "batch_size": 32,
-    "norm": "mid_bps",
-    "select": "val_f1",
-    "dropout_lstm": 0.3,
-    "dropout_head": 0.3,
-    "weight_decay": 0.01,
-    "patience": 3,
-}
+# The planted market's fixed settings (devstack.seed, where the demo job takes them from too).
+SETTINGS: dict[str, Any] = seed.PLANTED_SETTINGS
 SAMPLE_SETTINGS: dict[str, Any] = {**SETTINGS, "span": 20}
 ORDER = ("model", "logistic_book", "gbm_book", "logistic_imbalance", "majority")
 
 
 def _train(name: str, cfg: Any, run_dir: Path) -> tuple[dict[str, Any], float]:
     """Train and evaluate; the result and the median seconds per epoch."""
-    from shared.ml.engine import run_training
+    from shared.ml.training import run_training
 
     result = run_training(cfg, dataset=name, run_dir=run_dir, echo=print, progress=False)
     epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
@@ -72,8 +58,8 @@ def _train(name: str, cfg: Any, run_dir: Path) -> tuple[dict[str, Any], float]:
 def _oracle(name: str, cfg: Any, pressure: np.ndarray) -> dict[str, Any]:
     """Logistic regression on the planted pressure at the sample rows: the attainable ceiling."""
     from shared.ml.baselines import fit_baseline
-    from shared.ml.engine import prepare
     from shared.ml.metrics import scores
+    from shared.ml.prepare import prepare
 
     prep = prepare(cfg, name)
     fold = prep.split.fold(cfg.folds)

@@ -1,9 +1,9 @@
 """Helpers for the reliability suite: one whole stack whose Redis and PostgreSQL a test may restart,
 a WebSocket subscriber on its own thread, and the figures every test measures.
 
-It reuses the other suites' helpers rather than copying them: tests/worker/jobstack.py (Celery
-workers, job submission, job-event recording, a restartable redis-server) and
-tests/inference/livekit.py (good and bad checkpoints, gateway and inference processes).
+It reuses the other kits rather than copying them: tests/support/jobstack.py (Celery workers,
+job submission, job-event recording) and tests/support/livekit.py (broken checkpoints, HTTP
+probes), over devstack's Stack (the processes) and seed (datasets, the served model).
 
 Figures go to test-artifacts/reliability/figures.json (one entry per fault or input class, merged
 across runs); `python tests/reliability/report.py` renders them into RELIABILITY.md.
@@ -11,33 +11,22 @@ across runs); `python tests/reliability/report.py` renders them into RELIABILITY
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import sys
 import threading
 import time
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from devstack.stack import Postgres, Service, Stack, http_ok, wait_until
+from tests.support import jobstack, livekit
+
 REPO = Path(__file__).resolve().parents[2]
-for _suite in ("worker", "inference"):
-    _path = str(REPO / "tests" / _suite)
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
-
-import jobstack  # noqa: E402  (tests/worker/jobstack.py)
-import livekit  # noqa: E402  (tests/inference/livekit.py)
-
 FIGURES = REPO / "test-artifacts" / "reliability" / "figures.json"
 _figures_lock = threading.Lock()
-
-wait_for = jobstack.wait_for
-Proc = livekit.Proc
 
 
 # -- figures -------------------------------------------------------------------------------------
@@ -93,77 +82,6 @@ def seconds(values: list[float]) -> str:
     return f"median {mid:.1f} s, max {ordered[-1]:.1f} s"
 
 
-# -- PostgreSQL that a test may stop ---------------------------------------------------------------
-
-
-class PgServer:
-    """An embedded PostgreSQL (pgserver) of our own; stop() / start() with its own pg_ctl.
-
-    Never the machine's server on 5432: this one listens only on a Unix socket in its data dir.
-    """
-
-    def __init__(self, datadir: Path) -> None:
-        from shared.embedded import start_postgres
-
-        self.datadir = datadir
-        with _quiet_platformdirs():
-            self.admin_url, self.server = start_postgres(datadir)
-
-    def _pg_ctl(self, *args: str) -> None:
-        import pgserver
-
-        with _quiet_platformdirs():
-            pgserver.pg_ctl(list(args), pgdata=self.server.pgdata, user=self.server.system_user)
-
-    def stop(self) -> None:
-        self._pg_ctl("-w", "-m", "fast", "stop")
-
-    def start(self) -> None:
-        # `restart` reuses postmaster.opts: the same socket directory and no TCP listener.
-        self._pg_ctl("-w", "-l", str(self.datadir / "log"), "restart")
-
-    def close(self) -> None:
-        with _quiet_platformdirs():
-            self.server.cleanup()
-
-
-@contextlib.contextmanager
-def _quiet_platformdirs() -> Iterator[None]:
-    # pgserver asks platformdirs for a runtime dir; with no XDG_RUNTIME_DIR it warns (as error here).
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
-        yield
-
-
-# -- processes ----------------------------------------------------------------------------------
-
-
-def start_inference(env: dict[str, str], logdir: Path, port: int | None = None) -> Proc:
-    """The inference service as production starts it: no --start-id (new groups start at '$')."""
-    from shared.embedded import free_port
-
-    port = port or free_port()
-    proc = livekit.spawn(
-        "inference", ["-m", "services.inference", "--port", str(port)], env, logdir, port
-    )
-
-    def healthy() -> bool:
-        assert proc.proc.poll() is None, f"inference exited:\n{proc.output()[-3000:]}"
-        try:
-            return livekit.http_json(f"http://127.0.0.1:{port}/healthz")[0] == 200
-        except OSError:
-            return False
-
-    wait_for(healthy, 90, "inference /healthz")
-    return proc
-
-
-def feed(env: dict[str, str], logdir: Path, dataset: str, symbol: str, speed: float) -> Proc:
-    """`lob feed replay DATASET --loop --speed S --symbol SYM` as a subprocess."""
-    argv = livekit.feed_argv("replay", dataset, "--loop", "--speed", str(speed), "--symbol", symbol)
-    return livekit.spawn(f"feed-{symbol}", argv, env, logdir, 0)
-
-
 # -- the stack ----------------------------------------------------------------------------------
 
 
@@ -171,49 +89,50 @@ def feed(env: dict[str, str], logdir: Path, dataset: str, symbol: str, speed: fl
 class RelStack:
     base: Path
     home: Path
-    env: dict[str, str]  # what every service process gets on top of os.environ
-    pg: PgServer
-    redis: jobstack.RedisServer
+    dev: Stack  # the processes; dev.env is what every service gets on top of os.environ
+    pg: Postgres
+    redis: Service
     db_url: str
-    gateway: Proc
-    inference: Proc
-    jobs: jobstack.Stack  # workers, submit, job rows (jobstack's helpers)
+    gateway: Service
+    inference: Service
+    jobs: jobstack.JobStack  # workers, submit, job rows (jobstack's helpers)
     good_run: Path
 
     @property
+    def env(self) -> dict[str, str]:
+        return self.dev.env
+
+    @property
     def api(self) -> str:
-        return f"http://127.0.0.1:{self.gateway.port}"
+        return self.gateway.url
 
     def ws_url(self, session: str) -> str:
         return f"ws://127.0.0.1:{self.gateway.port}/ws/{session}"
 
     @property
     def inference_url(self) -> str:
-        return f"http://127.0.0.1:{self.inference.port}"
+        return self.inference.url
 
     @property
     def logdir(self) -> Path:
-        return self.base / "logs"
+        return self.dev.logs
 
     def inference_status(self) -> dict[str, Any]:
         return livekit.http_json(f"{self.inference_url}/healthz")[1]
 
     def wait_ready(self, timeout: float = 60) -> None:
         """Gateway ready (PostgreSQL and Redis answer) and inference healthy."""
-        import httpx
+        gateway_ready, inference_healthy = http_ok("/readyz"), http_ok("/healthz")
+        wait_until(
+            lambda: gateway_ready(self.gateway) and inference_healthy(self.inference),
+            timeout,
+            "the stack to be ready",
+        )
 
-        def ready() -> bool:
-            try:
-                gw = httpx.get(f"{self.api}/readyz", timeout=3).status_code == 200
-                return gw and livekit.http_json(f"{self.inference_url}/healthz")[0] == 200
-            except (httpx.HTTPError, OSError):
-                return False
-
-        wait_for(ready, timeout, "the stack to be ready")
-
-    def restart_inference(self) -> None:
-        self.inference.stop()
-        self.inference = start_inference(self.env, self.logdir, self.inference.port)
+    def feed(self, dataset: str, symbol: str, speed: float) -> Service:
+        """`lob feed replay DATASET --loop --speed S --symbol SYM` as a process of the stack."""
+        args = ("replay", dataset, "--loop", "--speed", str(speed), "--symbol", symbol)
+        return self.dev.feed(*args, name=f"feed-{symbol}")
 
 
 # -- a WebSocket subscriber on its own thread ----------------------------------------------------
