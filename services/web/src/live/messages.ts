@@ -21,7 +21,16 @@ export type ModelPromoted = Omit<Wire["ModelPromoted"], "path">;
 /** The relay's answer to a message it cannot use. `detail`: no gateway sends it; socket.ts reads it. */
 export type ErrorMessage = Wire["ErrorMessage"] & { detail?: string };
 
-export type LiveMessage = Prediction | JobEvent | ModelPromoted | ErrorMessage;
+/** How the served model is doing on a symbol, live; on the symbol's channel, at most 1/s. */
+export type LiveScores = Wire["LiveScores"];
+export type ScoreFigures = Wire["ScoreFigures"];
+export type LiveBacktest = Wire["LiveBacktest"];
+/** One scored prediction: what it said and what the market then did. */
+export type Outcome = Wire["Outcome"];
+/** Drift flagged (degraded) or cleared for a model version on a symbol; relayed to every client. */
+export type ModelDegraded = Wire["ModelDegraded"];
+
+export type LiveMessage = Prediction | LiveScores | JobEvent | ModelPromoted | ModelDegraded | ErrorMessage;
 
 // Every JobEvent type, and only those: the compiler holds this to the generated union.
 const JOB_TYPES: Record<JobEventType, true> = {
@@ -45,6 +54,14 @@ export function isJobEvent(m: LiveMessage): m is JobEvent {
 
 export function isPromoted(m: LiveMessage): m is ModelPromoted {
   return m.type === "promoted";
+}
+
+export function isScores(m: LiveMessage): m is LiveScores {
+  return m.type === "scores";
+}
+
+export function isDegraded(m: LiveMessage): m is ModelDegraded {
+  return m.type === "model_degraded";
 }
 
 export function isError(m: LiveMessage): m is ErrorMessage {

@@ -1,15 +1,18 @@
+import { useQuery } from "@tanstack/react-query";
 import { useEffect, useMemo } from "react";
 import { Link, useSearchParams } from "react-router";
 import { api, unwrap, type Schemas } from "../api/client";
-import { useResource } from "../api/useResource";
 import { useConnection } from "../live/LiveProvider";
 import { EmptyState, Notice } from "../ui/Notice";
 import { useTitle } from "../ui/useTitle";
 import { fixed, pct, price, shortVersion, timeOfNs } from "../ui/format";
 import { BookLadder } from "./BookLadder";
+import { DriftBanner } from "./DriftBanner";
+import { LiveScoresCard } from "./LiveScoresCard";
 import { ProbabilityBars } from "./ProbabilityBars";
 import { Sparkline } from "./Sparkline";
 import { fetchSymbolSources, openingSymbol, pickerSymbols } from "./symbols";
+import { useLiveScores } from "./useLiveScores";
 import { usePredictionStream } from "./usePredictionStream";
 
 const ARROW = { UP: "▲", NEUTRAL: "■", DOWN: "▼" } as const;
@@ -22,21 +25,27 @@ function fetchActiveModel() {
 export function PredictPage() {
   const [params, setParams] = useSearchParams();
   // Loaded once per visit: the page opens on a symbol and stays there, even if others go live.
-  const sources = useResource(fetchSymbolSources, "symbol-sources");
+  const sources = useQuery({
+    queryKey: ["symbol-sources"],
+    queryFn: fetchSymbolSources,
+    // Never fetched again while the page is open, and forgotten when it closes: the next visit asks anew.
+    staleTime: Infinity,
+    gcTime: 0,
+  });
   const asked = params.get("symbol")?.toUpperCase() || null;
   // null only for the moment the gateway takes to say which symbols it knows.
   const symbol = asked ?? (sources.data ? openingSymbol(sources.data) : null);
   const stream = usePredictionStream(symbol);
   useTitle(symbol ? `Predict ${symbol}` : "Predict");
   const connection = useConnection();
-  const active = useResource(fetchActiveModel, "active-model");
+  const active = useQuery({ queryKey: ["active-model"], queryFn: fetchActiveModel });
   const { latest, modelChange, promotions } = stream;
 
   // A promotion or a hot reload changes what "active" means: ask the gateway again.
-  const reloadActive = active.reload;
+  const refetchActive = active.refetch;
   useEffect(() => {
-    if (promotions > 0 || modelChange) reloadActive();
-  }, [promotions, modelChange, reloadActive]);
+    if (promotions > 0 || modelChange) void refetchActive();
+  }, [promotions, modelChange, refetchActive]);
 
   const options = useMemo(
     () => pickerSymbols(sources.data ?? { served: [], datasets: [] }, symbol),
@@ -50,6 +59,8 @@ export function PredictPage() {
   const refusal = latestRefusal(active.data?.inference);
   const signal = ok ? (latest.signal ?? null) : null;
   const version = latest?.model_version ?? active.data?.inference?.model_version ?? serving?.version ?? null;
+  const scoring = useLiveScores(symbol, version);
+  const signals = useMemo(() => stream.points.map((p) => p.signal), [stream.points]);
 
   return (
     <div className="page">
@@ -94,6 +105,7 @@ export function PredictPage() {
           <code>{shortVersion(modelChange.from)}</code>), swapped in without a restart.
         </Notice>
       )}
+      <DriftBanner drift={scoring.drift} margin={scoring.driftMargin} />
       {active.data?.inference_error && !latest && (
         <Notice tone="warn" title="Inference is not reporting.">
           {active.data.inference_error}
@@ -106,11 +118,6 @@ export function PredictPage() {
       )}
       {connection.lastError && connection.status === "open" && !latest && (
         <Notice tone="warn" title="Live feed problem.">
-          {refusal && (
-            <Notice tone="warn" title="Inference kept the previous model.">
-              It refused <code>{refusal.path ?? "a checkpoint"}</code>: {refusal.reason ?? "no reason given"}.
-            </Notice>
-          )}
           {connection.lastError}
         </Notice>
       )}
@@ -211,23 +218,36 @@ export function PredictPage() {
           <section className="card" aria-labelledby="mid-title">
             <div className="card-head">
               <h2 id="mid-title">Mid price</h2>
-              <span className="hint">last {stream.mids.length} snapshots</span>
+              <span className="hint">
+                last {stream.mids.length} snapshots ·{" "}
+                <span className="mark-up" aria-hidden="true">
+                  ▲
+                </span>{" "}
+                UP{" "}
+                <span className="mark-down" aria-hidden="true">
+                  ▼
+                </span>{" "}
+                DOWN predicted
+              </span>
             </div>
             <div className="spark-head">
               <span className="spark-price">{price(latest?.mid)}</span>
               <MidChange mids={stream.mids} />
             </div>
-            <Sparkline values={stream.mids} label={`${symbol ?? ""} mid price`} />
+            <Sparkline values={stream.mids} signals={signals} label={`${symbol ?? ""} mid price`} />
           </section>
         </div>
 
-        <section className="card" aria-labelledby="book-title">
-          <div className="card-head">
-            <h2 id="book-title">{latest?.book ? "Order book" : "Top of book"}</h2>
-            <span className="hint">{symbol ?? ""}</span>
-          </div>
-          <BookLadder prediction={latest} />
-        </section>
+        <div className="stack">
+          <section className="card" aria-labelledby="book-title">
+            <div className="card-head">
+              <h2 id="book-title">{latest?.book ? "Order book" : "Top of book"}</h2>
+              <span className="hint">{symbol ?? ""}</span>
+            </div>
+            <BookLadder prediction={latest} />
+          </section>
+          {!noModel && <LiveScoresCard scoring={scoring} />}
+        </div>
       </div>
     </div>
   );

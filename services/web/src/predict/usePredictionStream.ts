@@ -1,6 +1,6 @@
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { useLiveMessages, useSymbolSubscription } from "../live/LiveProvider";
-import { isPrediction, isPromoted, type Prediction } from "../live/messages";
+import { isPrediction, isPromoted, type Prediction, type Signal } from "../live/messages";
 
 /** Points kept for the sparkline: about 30 s at 10 snapshots/s. */
 export const SPARK_POINTS = 300;
@@ -11,8 +11,16 @@ export interface ModelChange {
   at: number;
 }
 
+/** One snapshot on the mid chart: its mid and the signal predicted there (null: warming up). */
+export interface MidPoint {
+  mid: number;
+  signal: Signal | null;
+}
+
 export interface PredictionStream {
   latest: Prediction | null;
+  /** The last SPARK_POINTS snapshots, oldest first. */
+  points: MidPoint[];
   mids: number[];
   /** Set when the serving model's version changed while the page was open (hot reload). */
   modelChange: ModelChange | null;
@@ -29,7 +37,8 @@ export interface PredictionStream {
 export function usePredictionStream(symbol: string | null): PredictionStream {
   useSymbolSubscription(symbol);
   const [latest, setLatest] = useState<Prediction | null>(null);
-  const [mids, setMids] = useState<number[]>([]);
+  const [points, setPoints] = useState<MidPoint[]>([]);
+  const mids = useMemo(() => points.map((p) => p.mid), [points]);
   const [modelChange, setModelChange] = useState<ModelChange | null>(null);
   const [promotions, setPromotions] = useState(0);
   const [received, setReceived] = useState(0);
@@ -38,7 +47,7 @@ export function usePredictionStream(symbol: string | null): PredictionStream {
 
   useEffect(() => {
     setLatest(null);
-    setMids([]);
+    setPoints([]);
     setReceived(0);
     lastSeq.current = -1;
   }, [symbol]);
@@ -54,7 +63,10 @@ export function usePredictionStream(symbol: string | null): PredictionStream {
     lastSeq.current = m.seq;
     setLatest(m);
     setReceived((n) => n + 1);
-    if (Number.isFinite(m.mid)) setMids((prev) => [...prev.slice(-(SPARK_POINTS - 1)), m.mid]);
+    if (Number.isFinite(m.mid)) {
+      const point = { mid: m.mid, signal: m.status === "ok" ? (m.signal ?? null) : null };
+      setPoints((prev) => [...prev.slice(-(SPARK_POINTS - 1)), point]);
+    }
     const version = m.model_version ?? null;
     if (version && lastVersion.current && version !== lastVersion.current) {
       setModelChange({ from: lastVersion.current, to: version, at: Date.now() });
@@ -64,6 +76,7 @@ export function usePredictionStream(symbol: string | null): PredictionStream {
 
   return {
     latest,
+    points,
     mids,
     modelChange,
     dismissModelChange: () => setModelChange(null),

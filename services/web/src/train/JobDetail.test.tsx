@@ -1,4 +1,4 @@
-import { act, render, screen, waitFor } from "@testing-library/react";
+import { act, fireEvent, render, screen, waitFor } from "@testing-library/react";
 import { MemoryRouter } from "react-router";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Schemas } from "../api/client";
@@ -7,7 +7,9 @@ import type { JobEvent } from "../live/messages";
 import { LiveSocket } from "../live/socket";
 import { SessionProvider } from "../session/SessionProvider";
 import { FakeSocket } from "../test/fakeSocket";
+import { renderWithQuery } from "../test/render";
 import { JobDetail } from "./JobDetail";
+import { JobProgress } from "./JobParts";
 import { CONFIG_DEFAULTS } from "./trainForm";
 
 type Job = Schemas["JobDetail"];
@@ -47,27 +49,42 @@ const AFTER_EPOCH_2: Progress = {
 
 let row: Job;
 let fetches = 0;
+// What GET /api/jobs/job-7 answers: the row, or 503 as while PostgreSQL is down.
+let failing = false;
+let live: LiveSocket;
+let view: ReturnType<typeof renderWithQuery>;
+const onChanged = vi.fn();
+
+const answer = (body: unknown, status = 200) =>
+  new Response(JSON.stringify(body), { status, headers: { "Content-Type": "application/json" } });
+
+const page = (jobId: string) => (
+  <SessionProvider>
+    <LiveProvider socket={live}>
+      <MemoryRouter>
+        <JobDetail jobId={jobId} models={[]} onChanged={onChanged} />
+      </MemoryRouter>
+    </LiveProvider>
+  </SessionProvider>
+);
 
 function openRun(): FakeSocket {
   vi.stubGlobal(
     "fetch",
     vi.fn(async (request: Request) => {
       const path = new URL(request.url).pathname;
-      if (path === "/api/jobs/job-7") fetches += 1;
-      const body = path === "/api/session" ? { signed_in: true, token_configured: true } : row;
-      return new Response(JSON.stringify(body), { headers: { "Content-Type": "application/json" } });
+      if (path === "/api/session") return answer({ signed_in: true, token_configured: true });
+      // Another run's row never comes: the page must not fill the wait with job-7's.
+      if (path === "/api/jobs/job-8") return new Promise<Response>(() => {});
+      if (path === "/api/jobs/job-7") {
+        fetches += 1;
+        if (failing) return answer({ detail: "database unavailable" }, 503);
+      }
+      return answer(row);
     }),
   );
-  const live = new LiveSocket({ url: "ws://x/ws/model-test-t", createSocket: (u) => new FakeSocket(u) });
-  render(
-    <SessionProvider>
-      <LiveProvider socket={live}>
-        <MemoryRouter>
-          <JobDetail jobId="job-7" models={[]} onChanged={() => {}} />
-        </MemoryRouter>
-      </LiveProvider>
-    </SessionProvider>,
-  );
+  live = new LiveSocket({ url: "ws://x/ws/model-test-t", createSocket: (u) => new FakeSocket(u) });
+  view = renderWithQuery(page("job-7"));
   const ws = FakeSocket.last();
   act(() => ws.open());
   return ws;
@@ -75,13 +92,15 @@ function openRun(): FakeSocket {
 
 const event = (e: Partial<JobEvent> & Pick<JobEvent, "type">): JobEvent => ({ job_id: "job-7", ...e });
 
-describe("JobDetail progress", () => {
-  beforeEach(() => {
-    FakeSocket.reset();
-    fetches = 0;
-  });
-  afterEach(() => vi.unstubAllGlobals());
+beforeEach(() => {
+  FakeSocket.reset();
+  fetches = 0;
+  failing = false;
+  onChanged.mockReset();
+});
+afterEach(() => vi.unstubAllGlobals());
 
+describe("JobDetail progress", () => {
   it("shows the gateway's progress as it is: label, percentage and batch", async () => {
     // Given a run whose row says fold 2 of 2, epoch 2 of 4 under way
     row = job("running", MIDWAY);
@@ -131,5 +150,71 @@ describe("JobDetail progress", () => {
     openRun();
     await waitFor(() => expect(screen.getByTestId("job-progress")).toHaveTextContent("100%"));
     expect(screen.getByTestId("job-progress-label")).toHaveTextContent("Complete");
+  });
+});
+
+describe("JobDetail data", () => {
+  it("keeps the last good row on screen while a fetch fails", async () => {
+    row = job("running", MIDWAY);
+    const ws = openRun();
+    await waitFor(() => expect(screen.getByTestId("job-progress")).toHaveTextContent("69%"));
+
+    // When the gateway answers 503 to the fetch an epoch's event asks for
+    failing = true;
+    act(() => ws.deliver(event({ type: "epoch", fold: 2, folds: 2, epoch: 2, epochs: 4 })));
+    await waitFor(() => expect(view.client.getQueryState(["job", "job-7"])?.status).toBe("error"));
+
+    // Then the run it had stays, and no error replaces it
+    expect(screen.getByTestId("job-progress")).toHaveTextContent("69%");
+    expect(screen.queryByText("Could not load the run.")).not.toBeInTheDocument();
+  });
+
+  it("never shows one run's row under another run's id", async () => {
+    row = job("running", MIDWAY);
+    openRun();
+    await waitFor(() => expect(screen.getByTestId("job-detail")).toBeInTheDocument());
+
+    // When the same page is asked for job-8, whose row has not come yet
+    view.rerender(page("job-8"));
+
+    // Then it waits, showing nothing of job-7
+    expect(screen.getByText("Loading run…")).toBeInTheDocument();
+    expect(screen.queryByTestId("job-detail")).not.toBeInTheDocument();
+  });
+
+  it("after Cancel, fetches the run again and tells the page the lists changed", async () => {
+    row = job("running", MIDWAY);
+    openRun();
+    const button = await screen.findByRole("button", { name: "Cancel run" });
+    await waitFor(() => expect(button).toBeEnabled());
+    const before = fetches;
+
+    // When the cancel is accepted and the row says so
+    row = job("cancelled", MIDWAY);
+    fireEvent.click(button);
+
+    // Then the page shows the row's new status
+    await waitFor(() => expect(screen.getByTestId("job-detail")).toHaveAttribute("data-status", "cancelled"));
+    expect(fetches).toBe(before + 1);
+    expect(onChanged).toHaveBeenCalled();
+    expect(screen.getByText("This run was cancelled.")).toBeInTheDocument();
+  });
+});
+
+describe("JobProgress", () => {
+  it("draws the gateway's fraction and batch position as they are", () => {
+    render(<JobProgress progress={MIDWAY} status="running" />);
+
+    expect(screen.getByRole("progressbar", { name: "Run progress" })).toHaveAttribute("aria-valuenow", "69");
+    const batch = screen.getByRole("progressbar", { name: "Batch progress" });
+    expect(batch).toHaveAttribute("aria-valuenow", "5");
+    expect(batch).toHaveAttribute("aria-valuemax", "10");
+  });
+
+  it("leaves the batch out once the run is over", () => {
+    render(<JobProgress progress={MIDWAY} status="failed" />);
+
+    expect(screen.getByTestId("job-progress")).toHaveTextContent("69%");
+    expect(screen.queryByRole("progressbar", { name: "Batch progress" })).not.toBeInTheDocument();
   });
 });

@@ -1,6 +1,6 @@
-// Loss and accuracy per epoch for one fold (recharts). Loaded lazily: only the Train page needs it.
+// Loss and accuracy per epoch for one fold. Loaded lazily: only the Train page needs recharts.
 import { useState } from "react";
-import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { LineChartPanel, type LineChartSpec } from "../ui/LineChartPanel";
 
 export interface MetricPoint {
   fold: number;
@@ -12,16 +12,36 @@ export interface MetricPoint {
   val_f1?: number | null;
 }
 
-const AXIS = { stroke: "#5f6b84", fontSize: 12 };
-const TOOLTIP = {
-  contentStyle: { background: "#111a2e", border: "1px solid #2c3b5a", borderRadius: 8, fontSize: 12 },
-  labelStyle: { color: "#8c98b0" },
-};
-
 /** Losses sit in a narrow band; three significant figures keep neighbouring ticks distinct. */
 function lossTick(v: number): string {
   return Number(v.toPrecision(3)).toString();
 }
+
+// Training in the model's colour, validation in a baseline's; F1 apart from both.
+const CHARTS: (LineChartSpec<MetricPoint> & { what: string })[] = [
+  {
+    title: "Loss",
+    what: "loss",
+    series: [
+      { key: "train_loss", name: "train", colour: "var(--series-model)" },
+      { key: "val_loss", name: "validation", colour: "var(--series-3)" },
+    ],
+    yTick: lossTick,
+    value: (v) => v.toFixed(4),
+  },
+  {
+    title: "Accuracy and F1",
+    what: "accuracy",
+    series: [
+      { key: "train_acc", name: "train acc", colour: "var(--series-model)" },
+      { key: "val_acc", name: "val acc", colour: "var(--series-3)" },
+      { key: "val_f1", name: "val F1", colour: "var(--up)" },
+    ],
+    yDomain: [0, 1],
+    yTick: (v) => `${Math.round(v * 100)}%`,
+    value: (v) => `${(v * 100).toFixed(1)}%`,
+  },
+];
 
 export default function MetricsCurves({ points, folds }: { points: MetricPoint[]; folds: number }) {
   const seen = [...new Set(points.map((p) => p.fold))].sort((a, b) => a - b);
@@ -29,7 +49,6 @@ export default function MetricsCurves({ points, folds }: { points: MetricPoint[]
   const [fold, setFold] = useState<number | null>(null);
   const current = fold ?? seen.at(-1) ?? 1;
   const data = points.filter((p) => p.fold === current).sort((a, b) => a.epoch - b.epoch);
-  const dot = data.length < 3;
 
   return (
     <div className="stack">
@@ -54,90 +73,15 @@ export default function MetricsCurves({ points, folds }: { points: MetricPoint[]
         <p className="muted small">Curves appear after the first epoch of this fold.</p>
       ) : (
         <div className="grid grid-2">
-          <figure style={{ margin: 0 }} aria-label={`Fold ${current} loss per epoch`}>
-            <figcaption className="chart-title">Loss</figcaption>
-            <div className="chart-box">
-              <ResponsiveContainer width="100%" height="100%">
-                <LineChart data={data} margin={{ top: 4, right: 8, bottom: 0, left: -12 }}>
-                  <CartesianGrid stroke="#1f2b44" strokeDasharray="3 3" />
-                  <XAxis dataKey="epoch" tick={AXIS} stroke="#2c3b5a" allowDecimals={false} />
-                  <YAxis tick={AXIS} stroke="#2c3b5a" domain={["auto", "auto"]} tickFormatter={lossTick} />
-                  <Tooltip
-                    {...TOOLTIP}
-                    formatter={(v) => (typeof v === "number" ? v.toFixed(4) : String(v))}
-                  />
-                  <Legend wrapperStyle={{ fontSize: 12 }} />
-                  <Line
-                    type="monotone"
-                    dataKey="train_loss"
-                    name="train"
-                    stroke="#5b8cff"
-                    strokeWidth={2}
-                    dot={dot}
-                    isAnimationActive={false}
-                  />
-                  <Line
-                    type="monotone"
-                    dataKey="val_loss"
-                    name="validation"
-                    stroke="#f5b849"
-                    strokeWidth={2}
-                    dot={dot}
-                    isAnimationActive={false}
-                  />
-                </LineChart>
-              </ResponsiveContainer>
-            </div>
-          </figure>
-          <figure style={{ margin: 0 }} aria-label={`Fold ${current} accuracy per epoch`}>
-            <figcaption className="chart-title">Accuracy and F1</figcaption>
-            <div className="chart-box">
-              <ResponsiveContainer width="100%" height="100%">
-                <LineChart data={data} margin={{ top: 4, right: 8, bottom: 0, left: -12 }}>
-                  <CartesianGrid stroke="#1f2b44" strokeDasharray="3 3" />
-                  <XAxis dataKey="epoch" tick={AXIS} stroke="#2c3b5a" allowDecimals={false} />
-                  <YAxis
-                    tick={AXIS}
-                    stroke="#2c3b5a"
-                    domain={[0, 1]}
-                    tickFormatter={(v: number) => `${Math.round(v * 100)}%`}
-                  />
-                  <Tooltip
-                    {...TOOLTIP}
-                    formatter={(v) => (typeof v === "number" ? `${(v * 100).toFixed(1)}%` : String(v))}
-                  />
-                  <Legend wrapperStyle={{ fontSize: 12 }} />
-                  <Line
-                    type="monotone"
-                    dataKey="train_acc"
-                    name="train acc"
-                    stroke="#5b8cff"
-                    strokeWidth={2}
-                    dot={dot}
-                    isAnimationActive={false}
-                  />
-                  <Line
-                    type="monotone"
-                    dataKey="val_acc"
-                    name="val acc"
-                    stroke="#f5b849"
-                    strokeWidth={2}
-                    dot={dot}
-                    isAnimationActive={false}
-                  />
-                  <Line
-                    type="monotone"
-                    dataKey="val_f1"
-                    name="val F1"
-                    stroke="#2fd08a"
-                    strokeWidth={2}
-                    dot={dot}
-                    isAnimationActive={false}
-                  />
-                </LineChart>
-              </ResponsiveContainer>
-            </div>
-          </figure>
+          {CHARTS.map(({ what, ...chart }) => (
+            <LineChartPanel
+              key={what}
+              {...chart}
+              label={`Fold ${current} ${what} per epoch`}
+              data={data}
+              x="epoch"
+            />
+          ))}
         </div>
       )}
     </div>

@@ -1,7 +1,7 @@
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useRef, useState } from "react";
 import { useNavigate, useSearchParams } from "react-router";
 import { api, ApiError, unwrap } from "../api/client";
-import { useResource } from "../api/useResource";
 import { SignInCard } from "../session/SignInCard";
 import { useSession } from "../session/SessionProvider";
 import { EmptyState, Notice } from "../ui/Notice";
@@ -11,6 +11,7 @@ import { JobList, shortId } from "./JobList";
 import { ModelsPanel } from "./ModelsPanel";
 import { TrainForm } from "./TrainForm";
 import type { JobRequest } from "./trainForm";
+import { isActive } from "./useJobRun";
 
 const PAGE_SIZE = 10;
 
@@ -25,29 +26,28 @@ export function TrainPage() {
   const trainButton = useRef<HTMLButtonElement>(null);
   const formHeading = useRef<HTMLHeadingElement>(null);
 
+  const queryClient = useQueryClient();
   // Poll briskly while a run is queued or running; the open run itself updates over the WebSocket.
-  const [listPoll, setListPoll] = useState(5000);
-  const jobs = useResource(
-    () => unwrap(api.GET("/api/jobs", { params: { query: { page, size: PAGE_SIZE } } })),
-    `jobs:${page}`,
-    listPoll,
-  );
-  const models = useResource(() => unwrap(api.GET("/api/models")), "models", 15000);
-  const datasets = useResource(() => unwrap(api.GET("/api/datasets")), "datasets");
-  const config = useResource(() => unwrap(api.GET("/api/config")), "config");
+  const jobs = useQuery({
+    queryKey: ["jobs", page],
+    queryFn: () => unwrap(api.GET("/api/jobs", { params: { query: { page, size: PAGE_SIZE } } })),
+    refetchInterval: (q) => (q.state.data?.items.some((j) => isActive(j.status)) ? 5000 : 20000),
+  });
+  const models = useQuery({
+    queryKey: ["models"],
+    queryFn: () => unwrap(api.GET("/api/models")),
+    refetchInterval: 15000,
+  });
+  const datasets = useQuery({ queryKey: ["datasets"], queryFn: () => unwrap(api.GET("/api/datasets")) });
+  const config = useQuery({ queryKey: ["config"], queryFn: () => unwrap(api.GET("/api/config")) });
 
   useEffect(() => {
     if (formOpen) formHeading.current?.focus();
   }, [formOpen]);
 
-  useEffect(() => {
-    const busy = jobs.data?.items.some((j) => j.status === "queued" || j.status === "running");
-    setListPoll(busy ? 5000 : 20000);
-  }, [jobs.data]);
-
   const refresh = () => {
-    jobs.reload();
-    models.reload();
+    void queryClient.invalidateQueries({ queryKey: ["jobs"] });
+    void queryClient.invalidateQueries({ queryKey: ["models"] });
   };
 
   async function startJob(request: JobRequest) {
@@ -55,7 +55,7 @@ export function TrainPage() {
       const job = await unwrap(api.POST("/api/jobs", { body: request as never }));
       setFormOpen(false);
       setPage(1);
-      jobs.reload();
+      void queryClient.invalidateQueries({ queryKey: ["jobs"] });
       navigate(`/train?job=${encodeURIComponent(job.id)}`);
     } catch (e) {
       if (e instanceof ApiError && e.status === 401) session.expired();
