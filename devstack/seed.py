@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from shared.events import ModelPromoted
+from shared.events import ModelPromoted, ModelShadow
 
 T0_NS = 1_700_000_000_000_000_000  # 2023-11-14 22:13:20 UTC
 STEP_NS = 100_000_000  # 10 snapshots per second
@@ -61,23 +61,25 @@ def dataset(
     return features
 
 
-def servable_run(home: Path, run_id: str, *, seed: int = 0) -> Path:
-    """A finished run under `home` with a servable fold 5: DeepLOB with random weights (torch
-    seed `seed`), its sidecar, a scaler fitted on the synthetic market, and the manifest."""
+def servable_run(home: Path, run_id: str, *, seed: int = 0, model: str = "deeplob") -> Path:
+    """A finished run under `home` with a servable fold 5: the zoo's `model` (DeepLOB unless
+    told) with random weights (torch seed `seed`), its sidecar, a scaler fitted on the synthetic
+    market, and the manifest."""
     import torch
 
     from shared.data.synth import synth_market
+    from shared.ml import zoo
     from shared.ml.checkpoint import save_weights, write_sidecar
-    from shared.ml.model import DeepLOB, DeepLOBConfig
     from shared.rundir import RunDir
     from shared.scaler import Scaler
+    from shared.train_config import TrainConfig
 
     run = RunDir(Path(home) / "runs" / run_id)
     fold = run.fold(SERVED_FOLD)
     fold.path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    cfg = DeepLOBConfig()
-    save_weights(DeepLOB(cfg).eval(), fold.weights)
+    cfg = zoo.model_config(TrainConfig(model=model))  # type: ignore[arg-type]
+    save_weights(zoo.build(cfg).eval(), fold.weights)
     write_sidecar(run.path, SERVED_FOLD, cfg)
     _, features = synth_market(SCALER_ROWS, seed=1)
     Scaler.fit(features, 0, len(features)).save(fold.scaler)
@@ -90,12 +92,23 @@ def point_active(
 ) -> ModelPromoted:
     """What promotion does after its database row: point the model store at the run's fold 5 and
     announce it on lob:models (with a `redis_url`)."""
-    from shared.db.registry import publish_promoted
+    from shared.db.registry import publish
     from shared.rundir import ModelStore
 
     msg = ModelPromoted(
         version_id=version_id, job_id=Path(run_dir).name, fold=SERVED_FOLD, path=str(run_dir)
     )
     ModelStore(home).point(msg)
-    publish_promoted(redis_url, msg)
+    publish(redis_url, msg)
+    return msg
+
+
+def clear_shadow(home: Path, *, redis_url: str | None = None) -> ModelShadow:
+    """No challenger: the shadow pointer cleared and announced, as `lob models shadow --clear`."""
+    from shared.db.registry import publish
+    from shared.rundir import ModelStore
+
+    msg = ModelShadow(model=None)
+    ModelStore(home).point_shadow(msg)
+    publish(redis_url, msg)
     return msg

@@ -66,12 +66,26 @@ class JobEvent(BaseModel):
     message: str | None = None
 
 
-class ModelPromoted(BaseModel):
-    type: Literal["promoted"] = "promoted"
+class ModelRef(BaseModel):
+    """A registered model version's fold, where inference finds it."""
+
     version_id: int
     job_id: str
     fold: int
     path: str  # run directory holding the fold's checkpoint, scaler and the manifest
+
+
+class ModelPromoted(ModelRef):
+    type: Literal["promoted"] = "promoted"
+    ts: float = Field(default_factory=time.time)
+
+
+class ModelShadow(BaseModel):
+    """lob:models and models/shadow.json: the challenger inference scores beside the champion
+    (never published to clients), or none (`model` null: the shadow is removed)."""
+
+    type: Literal["shadow"] = "shadow"
+    model: ModelRef | None = None
     ts: float = Field(default_factory=time.time)
 
 
@@ -146,6 +160,11 @@ class LiveScores(BaseModel):
     type: Literal["scores"] = "scores"
     model_version: str
     symbol: str
+    role: Literal["champion", "challenger", "retired"] = Field(
+        "champion",
+        description="champion: served to clients; challenger: the shadow, scored only; "
+        "retired: served earlier, figures kept",
+    )
     labels: Literal["triple_barrier", "smoothed"]
     horizon: int
     loaded_at: float = Field(description="when this model was loaded: since_load starts there")
@@ -187,11 +206,13 @@ class LiveScoresReport(BaseModel):
     updated_at: float = Field(default_factory=time.time)
 
 
-ModelsMessage = Annotated[ModelPromoted | ModelDegraded, Field(discriminator="type")]
-_MODELS_MESSAGE: TypeAdapter[ModelPromoted | ModelDegraded] = TypeAdapter(ModelsMessage)
+ModelsMessage = Annotated[ModelPromoted | ModelShadow | ModelDegraded, Field(discriminator="type")]
+_MODELS_MESSAGE: TypeAdapter[ModelPromoted | ModelShadow | ModelDegraded] = TypeAdapter(
+    ModelsMessage
+)
 
 
-def parse_models_message(data: str | bytes) -> ModelPromoted | ModelDegraded:
+def parse_models_message(data: str | bytes) -> ModelPromoted | ModelShadow | ModelDegraded:
     """A message of lob:models; raises pydantic's ValidationError when it is neither kind."""
     return _MODELS_MESSAGE.validate_json(data)
 
@@ -200,6 +221,7 @@ def parse_models_message(data: str | bytes) -> ModelPromoted | ModelDegraded:
 WIRE_MESSAGES: tuple[type[BaseModel], ...] = (
     JobEvent,
     ModelPromoted,
+    ModelShadow,
     Prediction,
     LiveScores,
     ModelDegraded,

@@ -11,6 +11,7 @@ the gateway and inference all go through it (docs/ARCHITECTURE.md, "Run layout")
     <runs>/<run_id>/result.json                      test-set scores of the served fold
     <runs>/<run_id>/manifest.json                    written last: sha256 of every file
     <home>/models/active.json                        the promoted model (ModelPromoted)
+    <home>/models/shadow.json                        the challenger, or none (ModelShadow)
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from typing import Any
 
 from shared import atomic
 from shared.errors import Conflict, NotFound
-from shared.events import ModelPromoted
+from shared.events import ModelPromoted, ModelShadow
 
 CONFIG = "config.json"
 RESULT = "result.json"
@@ -186,11 +187,13 @@ class RunDir:
 
 
 class ModelStore:
-    """`<home>/models/`: the pointer to the promoted model, which inference follows."""
+    """`<home>/models/`: the pointers to the promoted model and to the challenger (the shadow),
+    which inference follows."""
 
     def __init__(self, home: Path | str) -> None:
         self.home = Path(home)
         self.active_path = self.home / "models" / "active.json"
+        self.shadow_path = self.home / "models" / "shadow.json"
 
     def read_active(self) -> ModelPromoted:
         """The pointer; raises ValueError (pydantic's) when it does not read, OSError when absent."""
@@ -206,3 +209,16 @@ class ModelStore:
     def point(self, msg: ModelPromoted) -> None:
         """Point at a promoted model, atomically: inference sees the old pointer or the new."""
         atomic.write_text(self.active_path, msg.model_dump_json() + "\n")
+
+    def shadow(self) -> ModelShadow | None:
+        """The challenger pointer (its `model` null once removed), or None when never set or
+        unreadable."""
+        try:
+            return ModelShadow.model_validate_json(self.shadow_path.read_text())
+        except (OSError, ValueError):
+            return None
+
+    def point_shadow(self, msg: ModelShadow) -> None:
+        """Set or clear the challenger, atomically. A cleared pointer stays as a file: inference
+        polls it, and sees the change."""
+        atomic.write_text(self.shadow_path, msg.model_dump_json() + "\n")

@@ -5,15 +5,26 @@ Torch-free: the gateway validates job bodies with this model.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 QUICK_ROWS = 5_000
 
+# The networks a job can train (shared/ml/zoo.py builds them; docs/ARCHITECTURE.md, "Models").
+ModelName = Literal["deeplob", "tlob", "mlplob", "binctabl"]
+MODEL_NAMES: tuple[str, ...] = get_args(ModelName)
+
 
 class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    # The network (shared/ml/zoo.py); a run started before this setting trained DeepLOB.
+    model: ModelName = Field(
+        "deeplob",
+        description="the network: deeplob (Zhang et al. 2019), tlob or mlplob (Berti & Kasneci "
+        "2025), binctabl (Tran et al. 2021)",
+    )
 
     # Labels (docs/ARCHITECTURE.md "Labels: exact definitions").
     labels: Literal["triple_barrier", "smoothed"] = "triple_barrier"
@@ -42,16 +53,25 @@ class TrainConfig(BaseModel):
     # is shared (shared/ml/segments.py: ~2.5x the samples/s on a CPU, but on some runs a clearly
     # worse model, so not the default; BENCHMARKS.md, "Segment batching").
     batching: Literal["windows", "segments"] = Field(
-        "windows", description="training batches: independent windows or shared-conv segments"
+        "windows",
+        description="training batches: independent windows or shared-conv segments (deeplob only)",
     )
     lr: float = Field(1e-4, gt=0, le=1)
     patience: int = Field(5, ge=1, le=1_000)
     select: Literal["val_loss", "val_f1"] = Field(
         "val_f1", description="early stopping and best-checkpoint criterion"
     )
-    # Regularisation (all off: the paper's DeepLOB).
-    dropout_lstm: float = Field(0.0, ge=0, lt=1, description="dropout on the LSTM's inputs")
-    dropout_head: float = Field(0.0, ge=0, lt=1, description="dropout before the output layer")
+    # Regularisation (all off: the paper's DeepLOB). Dropout per model: shared/ml/zoo.py.
+    dropout_lstm: float = Field(
+        0.0, ge=0, lt=1, description="dropout on the LSTM's inputs (deeplob only)"
+    )
+    dropout_head: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="dropout before the output layer (deeplob, tlob, mlplob; binctabl keeps "
+        "its paper's 0.1 after each bilinear layer)",
+    )
     weight_decay: float = Field(0.0, ge=0, le=1, description="decoupled weight decay (AdamW)")
     # Augmentation (shared/ml/augment.py): the mirrored book (mid_bps only) and input noise.
     mirror: bool = Field(False, description="train on mirrored books too (UP and DOWN swap)")
@@ -78,6 +98,18 @@ class TrainConfig(BaseModel):
         "if_better", description="serve the model: if it beats every baseline, always, or never"
     )
     progress_every: int = Field(20, ge=1, description="batches between progress events")
+
+    @field_validator("batching")
+    @classmethod
+    def _segments_need_deeplob(cls, batching: str, info: ValidationInfo) -> str:
+        # model is declared above batching, so it is validated first (absent only if it failed).
+        model = info.data.get("model", "deeplob")
+        if batching == "segments" and model != "deeplob":
+            raise ValueError(
+                f"batching 'segments' needs model 'deeplob' (it shares DeepLOB's conv work "
+                f"across windows); model {model!r} trains with batching 'windows'"
+            )
+        return batching
 
     @field_validator("mirror")
     @classmethod

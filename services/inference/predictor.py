@@ -11,7 +11,8 @@ from shared.data.schema import ASK_PX, ASK_SZ, BID_PX, BID_SZ, N_FEATURES, WINDO
 from shared.events import Book, Prediction, Probabilities
 from shared.feed.snapshot import Snapshot
 from shared.ml.checkpoint import ServingModel
-from shared.ml.fastpath import FastDeepLOB, WindowCache
+from shared.ml.fastpath import WindowCache
+from shared.ml.serving_path import ServingPath
 from shared.scaler import Scaler
 
 SIGNALS = ("DOWN", "NEUTRAL", "UP")  # class index order of shared.labels
@@ -19,10 +20,11 @@ SIGNALS = ("DOWN", "NEUTRAL", "UP")  # class index order of shared.labels
 
 @dataclass
 class LoadedModel:
-    """A verified model ready to swap in: the serving model plus its incremental fast path."""
+    """A verified model ready to swap in: the serving model plus its serving path (DeepLOB's
+    incremental fast path, or a TorchScript copy of another zoo model)."""
 
     serving: ServingModel
-    fast: FastDeepLOB
+    fast: ServingPath
     fingerprint: tuple[object, ...]
 
     @property
@@ -59,6 +61,12 @@ class SymbolWindow:
         self.filled += 1
         self.seq += 1
 
+    def copy(self) -> SymbolWindow:
+        """The same rows and seq, for a second model (it rescales them with its own scaler)."""
+        return SymbolWindow(
+            raw=self.raw.copy(), scaled=self.scaled.copy(), filled=self.filled, seq=self.seq
+        )
+
     @property
     def ready(self) -> bool:
         return self.filled >= WINDOW
@@ -77,6 +85,11 @@ class Predictor:
     def __init__(self) -> None:
         self.windows: dict[str, SymbolWindow] = {}
         self.model: LoadedModel | None = None
+
+    def follow(self, other: Predictor) -> None:
+        """Take over `other`'s windows (a challenger starts with the champion's rows, so it
+        needs no warm-up); set_model then rescales them."""
+        self.windows = {symbol: w.copy() for symbol, w in other.windows.items()}
 
     def set_model(self, model: LoadedModel) -> None:
         """Swap between two rounds: every later prediction uses the new weights and scaler."""

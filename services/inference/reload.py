@@ -1,17 +1,21 @@
-"""Hot reload: watch `lob:models` and `$LOB_HOME/models/active.json`, verify, hand over.
+"""Hot reload: watch `lob:models` and the model store's pointers, verify, hand over.
 
-Two triggers so a promotion is never missed: the pub/sub message (instant, but lost while Redis or
-this process is down) and polling the active pointer file (always eventually right). Both feed one
-loader thread, which verifies a candidate completely off the serving path:
+Two slots: the champion (`models/active.json`, ModelPromoted), whose predictions are published,
+and the challenger (`models/shadow.json`, ModelShadow), scored beside it and never published. Two
+triggers so a change is never missed: the pub/sub message (instant, but lost while Redis or this
+process is down) and polling the pointer files (always eventually right). Both feed one loader
+thread, which verifies a candidate completely off the serving path:
 
   1. shared.ml.checkpoint.load_serving_model: manifest sha256 of every file, torch.load with
      weights_only=True (a pickle payload is never executed), strict state_dict keys and shapes,
      a finite test forward pass;
-  2. the incremental fast path is built and must agree with plain eager on sliding windows.
+  2. its serving path (shared/ml/serving_path.py: DeepLOB's incremental fast path, a TorchScript
+     copy for the other models) is built and must agree with plain eager on sliding windows.
 
-Only then does the candidate become `pending`; the serving loop swaps it in between two rounds
-of predictions. A refused candidate is logged, counted and listed in the status; the old model
-keeps serving.
+Only then does the candidate become pending for its slot; the serving loop swaps it in between
+two rounds of predictions. A candidate already verified and in use (the challenger promoted: the
+two swap places) is handed over again without loading it twice. A refused candidate is logged,
+counted and listed in the status; the old model keeps serving (or being scored).
 """
 
 from __future__ import annotations
@@ -21,25 +25,40 @@ import queue
 import threading
 import time
 from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import redis
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from services.inference.predictor import LoadedModel
 from services.inference.status import Metrics, StatusBoard
 from shared.errors import BadCheckpoint
-from shared.events import MODELS_CHANNEL, ModelPromoted, parse_models_message
+from shared.events import MODELS_CHANNEL, ModelPromoted, ModelRef, ModelShadow, parse_models_message
 from shared.ml.checkpoint import load_serving_model
-from shared.ml.fastpath import FastDeepLOB, verify_against_eager
+from shared.ml.serving_path import serving_path, verify_serving_path
 from shared.rundir import ModelStore, RunDir
 
 log = logging.getLogger("lob.inference")
 
 EAGER_TOLERANCE = 1e-4  # max |fast - eager| probability; float32 reorderings stay near 1e-7
 POLL_S = 1.0
-Candidate = tuple[ModelPromoted, Path, str]  # the promotion, its run dir, where it came from
-SEEN_KEPT = 256  # promotions remembered, so one announced twice is tried once
+SEEN_KEPT = 256  # announcements remembered, so one seen twice (pointer and pub/sub) is tried once
+Slot = Literal["champion", "shadow"]
+
+
+@dataclass(frozen=True)
+class Request:
+    slot: Slot
+    ref: ModelRef | None  # None: no shadow from now on
+    key: str  # the announcement's JSON: one announcement, one verdict
+    source: str
+
+
+@dataclass(frozen=True)
+class ShadowChange:
+    model: LoadedModel | None  # None: the shadow was removed
 
 
 class ModelWatcher:
@@ -57,34 +76,42 @@ class ModelWatcher:
         self.metrics = metrics
         self.board = board
         self.poll_s = poll_s
-        self._requests: queue.Queue[Candidate] = queue.Queue()
+        self._requests: queue.Queue[Request] = queue.Queue()
         self._pending: LoadedModel | None = None
+        self._pending_shadow: ShadowChange | None = None
+        self._in_use: dict[Slot, LoadedModel | None] = {"champion": None, "shadow": None}
         self._lock = threading.Lock()
-        self._serving_fingerprint: tuple[object, ...] | None = None
         self._seen: deque[str] = deque(maxlen=SEEN_KEPT)
-        self._pointer_seen: tuple[int, int, bytes] | None = None
+        self._pointers_seen: dict[Path, tuple[int, int, bytes]] = {}
         self._stop = threading.Event()
 
     # -- the serving loop's side -----------------------------------------------------------------
 
     def take(self) -> LoadedModel | None:
+        """The champion to swap in, if a new one is verified."""
         with self._lock:
             model, self._pending = self._pending, None
-        if model is not None:
-            self._serving_fingerprint = model.fingerprint
+            if model is not None:
+                self._in_use["champion"] = model
         return model
 
+    def take_shadow(self) -> ShadowChange | None:
+        """A new challenger (or its removal), if there is one."""
+        with self._lock:
+            change, self._pending_shadow = self._pending_shadow, None
+            if change is not None:
+                self._in_use["shadow"] = change.model
+        return change
+
     def load_initial(self) -> None:
-        """Verify the active model synchronously at start-up; `take()` then returns it."""
-        self._poll_pointer()
-        try:
-            candidate = self._requests.get_nowait()
-        except queue.Empty:
-            return
-        loaded = self._attempt(*candidate)
-        if loaded is not None:
-            with self._lock:
-                self._pending = loaded
+        """Verify the active model (and the shadow) synchronously at start-up; `take()` and
+        `take_shadow()` then return them."""
+        self._poll_pointers()
+        while True:
+            try:
+                self._attempt(self._requests.get_nowait())
+            except queue.Empty:
+                return
 
     def start(self) -> None:
         for target, name in (
@@ -99,35 +126,42 @@ class ModelWatcher:
 
     # -- triggers --------------------------------------------------------------------------------
 
-    def request(self, message: ModelPromoted, source: str) -> None:
-        path = Path(message.path)
-        if not path.is_absolute():
-            path = self.home / path
-        self._requests.put((message, path, source))
+    def request(self, message: ModelPromoted | ModelShadow, source: str) -> None:
+        if isinstance(message, ModelShadow):
+            req = Request("shadow", message.model, message.model_dump_json(), source)
+        else:
+            req = Request("champion", message, message.model_dump_json(), source)
+        self._requests.put(req)
 
     def _poll_loop(self) -> None:
         while not self._stop.wait(self.poll_s):
-            self._poll_pointer()
+            self._poll_pointers()
 
-    def _poll_pointer(self) -> None:
-        pointer = ModelStore(self.home).active_path
-        try:
-            st = pointer.stat()
-            seen = (st.st_mtime_ns, st.st_size, pointer.read_bytes())
-        except FileNotFoundError:
-            return
-        except OSError as exc:
-            log.warning("cannot read %s: %s", pointer, exc)
-            return
-        if seen == self._pointer_seen:
-            return
-        self._pointer_seen = seen
-        try:
-            message = ModelPromoted.model_validate_json(seen[2])
-        except ValidationError as exc:
-            self._refuse(str(pointer), f"unreadable active pointer: {_first_error(exc)}")
-            return
-        self.request(message, "active.json")
+    def _poll_pointers(self) -> None:
+        store = ModelStore(self.home)
+        kinds: tuple[tuple[Path, type[ModelPromoted] | type[ModelShadow]], ...] = (
+            (store.active_path, ModelPromoted),
+            (store.shadow_path, ModelShadow),
+        )
+        for pointer, kind in kinds:
+            try:
+                st = pointer.stat()
+                seen = (st.st_mtime_ns, st.st_size, pointer.read_bytes())
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                log.warning("cannot read %s: %s", pointer, exc)
+                continue
+            if seen == self._pointers_seen.get(pointer):
+                continue
+            self._pointers_seen[pointer] = seen
+            try:
+                message: BaseModel = kind.model_validate_json(seen[2])
+            except ValidationError as exc:
+                self._refuse(str(pointer), f"unreadable pointer: {_first_error(exc)}")
+                continue
+            assert isinstance(message, ModelPromoted | ModelShadow)
+            self.request(message, pointer.name)
 
     def _listen_loop(self) -> None:
         attempt = 0
@@ -151,7 +185,7 @@ class ModelWatcher:
                     except ValidationError as exc:
                         self._refuse(MODELS_CHANNEL, f"unreadable message: {_first_error(exc)}")
                         continue
-                    if isinstance(message, ModelPromoted):  # not ModelDegraded: our own news
+                    if isinstance(message, ModelPromoted | ModelShadow):  # not our own drift news
                         self.request(message, MODELS_CHANNEL)
             except (redis.ConnectionError, redis.TimeoutError, OSError):
                 attempt += 1
@@ -165,33 +199,55 @@ class ModelWatcher:
     def _load_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                candidate = self._requests.get(timeout=0.5)
+                req = self._requests.get(timeout=0.5)
             except queue.Empty:
                 continue
-            loaded = self._attempt(*candidate)
-            if loaded is not None:
-                with self._lock:
-                    self._pending = loaded
+            self._attempt(req)
 
-    def _attempt(self, message: ModelPromoted, run_dir: Path, source: str) -> LoadedModel | None:
-        # The registry writes the pointer file and publishes the same JSON: one promotion, one
-        # verdict, whichever trigger saw it first. A promotion made again gets a new ts.
-        key = message.model_dump_json()
-        if key in self._seen:
-            return None
-        self._seen.append(key)
-        fold = message.fold
+    def _attempt(self, req: Request) -> None:
+        # The registry writes the pointer file and publishes the same JSON: one announcement, one
+        # verdict, whichever trigger saw it first. An announcement made again gets a new ts.
+        if req.key in self._seen:
+            return
+        self._seen.append(req.key)
+        if req.ref is None:
+            log.info("shadow removed (%s)", req.source)
+            self._hand_over(req.slot, None)
+            return
+        run_dir = Path(req.ref.path)
+        if not run_dir.is_absolute():
+            run_dir = self.home / run_dir
+        fold = req.ref.fold
         fingerprint = RunDir(run_dir).fingerprint(fold)
-        if fingerprint == self._serving_fingerprint:
-            log.info("%s fold %d is already serving (%s)", run_dir, fold, source)
-            return None
+        with self._lock:
+            current = self._in_use[req.slot]
+            known = [m for m in (*self._in_use.values(), self._pending) if m is not None]
+        if current is not None and current.fingerprint == fingerprint:
+            log.info("%s fold %d is already the %s (%s)", run_dir, fold, req.slot, req.source)
+            return
+        loaded = next((m for m in known if m.fingerprint == fingerprint), None)
+        if loaded is None:
+            loaded = self._verify(run_dir, fold, fingerprint, req.source)
+        if loaded is not None:
+            self._hand_over(req.slot, loaded)
+
+    def _hand_over(self, slot: Slot, loaded: LoadedModel | None) -> None:
+        with self._lock:
+            if slot == "champion":
+                self._pending = loaded
+            else:
+                self._pending_shadow = ShadowChange(loaded)
+
+    def _verify(
+        self, run_dir: Path, fold: int, fingerprint: tuple[object, ...], source: str
+    ) -> LoadedModel | None:
         start = time.perf_counter()
         try:
             serving = load_serving_model(run_dir, fold)
-            fast = FastDeepLOB(serving.model)
-            gap = verify_against_eager(fast, serving.model)
+            fast = serving_path(serving.model)
+            gap = verify_serving_path(fast, serving.model)
             if not gap <= EAGER_TOLERANCE:
-                raise BadCheckpoint(f"fast path differs from eager by {gap:.3g}")
+                raise BadCheckpoint(f"serving path differs from eager by {gap:.3g}")
         except BadCheckpoint as exc:
             self._refuse(str(run_dir), str(exc))
             return None

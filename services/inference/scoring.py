@@ -1,11 +1,12 @@
 """Live scoring and drift: every prediction resolved into the label its model was trained for,
 scored, backtested, and watched for drift (docs/ARCHITECTURE.md, "Live scoring and drift").
 
-Per symbol, O(horizon) state: the streaming labeller of the served model's label settings
+Per symbol and label settings in use, O(horizon) state: the streaming labeller of those settings
 (shared.labels.streaming_labeller, read from the run's config.json) and the predictions still
-waiting for their horizon. Row t of a symbol is the t-th snapshot predicted for it since its
-labeller started: at its first snapshot after start-up, or after a model with other label
-settings came in. The labeller's label for row t is the offline labeller's for row t of the same
+waiting for their horizon. The champion and the challenger (the shadow) share one labeller when
+they were trained on the same labels. Row t of a symbol is the t-th snapshot predicted for it
+since its labeller started: at its first snapshot after start-up, or once a model with those
+label settings came in. The labeller's label for row t is the offline labeller's for row t of the same
 snapshots, bit for bit. When row t + horizon arrives, the prediction made at row t (status ok)
 resolves: an IGNORE row (the triple barrier's volatility warm-up) is counted but not scored; the
 others are scored under the model version that made the prediction.
@@ -17,11 +18,13 @@ backtest.entries.model.theta) and fee; drift over the last `drift_window`; the l
 the current minute's counts, for PostgreSQL (services/inference/history.py).
 
 What goes out (services/inference/service.py sends it):
-- `ModelDegraded` on lob:models when a symbol's drift state changes, in the batch that changed
-  it: degraded once test macro F1 − live macro F1 over the last `drift_window` > `drift_margin`,
+- `ModelDegraded` on lob:models when a symbol's drift state changes for the champion, in the
+  batch that changed it: degraded once test macro F1 − live macro F1 over the last `drift_window` > `drift_margin`,
   cleared (degraded false) once it is not; evaluated only once `drift_window` are scored;
-- `LiveScores` on lob:predictions:<SYMBOL>, at most once a second per symbol, while it changes;
-- `LiveScoresReport` under lob:inference:scores, about once a second (every 2 s unchanged, so it
+- `LiveScores` on lob:predictions:<SYMBOL>, at most once a second per symbol, while it changes,
+  never the challenger's (nothing of the shadow reaches clients over the WebSocket);
+- `LiveScoresReport` under lob:inference:scores (champion, challenger and retired versions, each
+  with its role), about once a second (every 2 s unchanged, so it
   reappears after a Redis restart); the gauges lob_live_macro_f1 / lob_live_accuracy with it;
 - finished minutes (and the open minute when the stream is quiet, every 10 s under load).
 """
@@ -35,6 +38,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ValidationError
@@ -72,6 +76,7 @@ FLUSH_EVERY_S = 10.0  # and at least this often under load (what a crash can los
 NS_PER_MINUTE = 60 * 10**9
 
 Message = tuple[str, str]  # (channel, JSON), as service.Batch.messages holds them
+Role = Literal["champion", "challenger", "retired"]
 
 
 class _TestScores(BaseModel):
@@ -255,11 +260,12 @@ class Tracker:
         self.minute = _Minute(m.minute)
         return part
 
-    def message(self) -> LiveScores:
+    def message(self, role: Role) -> LiveScores:
         spec, bt = self.spec, self.backtest
         return LiveScores(
             model_version=spec.version,
             symbol=self.symbol,
+            role=role,
             labels=spec.cfg.labels,
             horizon=spec.cfg.horizon,
             loaded_at=self.loaded_at,
@@ -282,15 +288,32 @@ class Tracker:
         )
 
 
+def _pending(row: int, snap: Snapshot, pred: Prediction) -> _Pending:
+    probs = pred.probs
+    assert probs is not None and pred.model_version is not None
+    return _Pending(
+        row=row,
+        version=pred.model_version,
+        predicted=CLASS_NAMES.index(str(pred.signal)),
+        probs=np.array([probs.down, probs.neutral, probs.up]),
+        ask=snap.best_ask,
+        bid=snap.best_bid,
+        seq=pred.seq,
+        ts=snap.ts,
+    )
+
+
 class LiveScorer:
-    """The serving loop's scorer: `observe` every (snapshot, prediction) in stream order."""
+    """The serving loop's scorer: `observe` every snapshot with its predictions (the champion's
+    and the challenger's) in stream order."""
 
     def __init__(self, *, metrics: Metrics, drift_window: int, drift_margin: float) -> None:
         self.metrics = metrics
         self.drift_window, self.drift_margin = drift_window, drift_margin
         self.spec: ScoringSpec | None = None  # the served model's, None when it is not scored
+        self.shadow: ScoringSpec | None = None  # the challenger's
         self._loaded: dict[str, tuple[ScoringSpec, float]] = {}  # version -> spec, loaded at
-        self._streams: dict[str, _Stream] = {}
+        self._streams: dict[str, dict[tuple[object, ...], _Stream]] = {}  # symbol -> label key ->
         self._trackers: dict[tuple[str, str], Tracker] = {}
         self._sent: dict[tuple[str, str], int] = {}  # tracker -> its `changes` last sent
         self._sent_at: dict[str, float] = {}  # symbol -> when its last LiveScores went out
@@ -299,23 +322,41 @@ class LiveScorer:
         self._flushed_at = time.monotonic()
         self._active_at = time.monotonic()
 
-    # -- the model -------------------------------------------------------------------------------
+    # -- the models ------------------------------------------------------------------------------
 
     def set_model(self, version: str, run_dir: Path) -> None:
-        """A model was swapped in: score its predictions from now on (since load starts again)."""
+        """A model was swapped in: score its predictions from now on (since load starts again,
+        unless it was the challenger: then its figures carry on)."""
+        if self.shadow is not None and self.shadow.version == version:
+            self.spec, self.shadow = self.shadow, None
+            log.info("scoring %s live as the champion (it was the challenger)", version)
+            return
+        self.spec = self._load(version, run_dir)
+
+    def set_shadow(self, version: str | None, run_dir: Path | None) -> None:
+        """Score a challenger beside the champion (None: no challenger). The old champion, made
+        the challenger by a promotion, carries its figures on."""
+        if version is None or run_dir is None:
+            self.shadow = None
+        elif self.spec is not None and self.spec.version == version:
+            self.shadow = None  # a promotion half-seen: the champion is not its own challenger
+        elif version in self._loaded:
+            self.shadow = self._loaded[version][0]
+        else:
+            self.shadow = self._load(version, run_dir)
+
+    def _load(self, version: str, run_dir: Path) -> ScoringSpec | None:
         try:
             spec = ScoringSpec.of_run(version, run_dir)
         except (LobError, ValidationError) as exc:
-            log.warning("model %s is served but not scored live: %s", version, exc)
-            self.spec = None
-            return
-        self.spec = spec
+            log.warning("model %s is loaded but not scored live: %s", version, exc)
+            return None
         for key in [k for k in self._trackers if k[0] == version]:
             self._drop(key)
         self._loaded.pop(version, None)
         self._loaded[version] = (spec, time.time())
         while len(self._loaded) > VERSIONS_KEPT:
-            old = next(iter(self._loaded))
+            old = next(v for v in self._loaded if v not in self._in_use())
             del self._loaded[old]
             for key in [k for k in self._trackers if k[0] == old]:
                 self._drop(key)
@@ -327,6 +368,17 @@ class LiveScorer:
             spec.theta,
             spec.test_f1,
         )
+        return spec
+
+    def _in_use(self) -> set[str]:
+        return {s.version for s in (self.spec, self.shadow) if s is not None}
+
+    def role(self, version: str) -> Role:
+        if self.spec is not None and version == self.spec.version:
+            return "champion"
+        if self.shadow is not None and version == self.shadow.version:
+            return "challenger"
+        return "retired"
 
     def _drop(self, key: tuple[str, str]) -> None:
         tracker = self._trackers.pop(key)
@@ -340,39 +392,38 @@ class LiveScorer:
 
     # -- the stream ------------------------------------------------------------------------------
 
-    def observe(self, snap: Snapshot, pred: Prediction) -> list[Message]:
-        """Push the snapshot's mid; score the prediction whose horizon it completes. Returns the
-        ModelDegraded message when that changed a drift state."""
-        spec = self.spec
-        if spec is None:
-            self._streams.pop(snap.symbol, None)
-            return []
-        stream = self._streams.get(snap.symbol)
-        if stream is None or stream.labeller.key != spec.label_key:
-            stream = self._streams[snap.symbol] = _Stream(streaming_labeller(spec.cfg))
-        if pred.status == "ok" and pred.probs is not None and pred.model_version in self._loaded:
-            probs = pred.probs
-            stream.pending.append(
-                _Pending(
-                    row=stream.labeller.n,
-                    version=pred.model_version,
-                    predicted=CLASS_NAMES.index(str(pred.signal)),
-                    probs=np.array([probs.down, probs.neutral, probs.up]),
-                    ask=snap.best_ask,
-                    bid=snap.best_bid,
-                    seq=pred.seq,
-                    ts=snap.ts,
-                )
-            )
-        done = stream.labeller.push(snap.mid)
-        if done is None:
-            return []
-        row, label = done
-        while stream.pending and stream.pending[0].row < row:  # a row no prediction waits for
-            stream.pending.popleft()
-        if not stream.pending or stream.pending[0].row != row:
-            return []
-        return self._resolve(snap.symbol, stream.pending.popleft(), label)
+    def observe(self, snap: Snapshot, *preds: Prediction | None) -> list[Message]:
+        """Push the snapshot's mid; score the predictions whose horizon it completes. `preds`: the
+        champion's prediction and the challenger's, if any. Returns the ModelDegraded message
+        when that changed the champion's drift state."""
+        specs = {s.label_key: s for s in (self.spec, self.shadow) if s is not None}
+        streams = self._streams.setdefault(snap.symbol, {})
+        for key in [k for k in streams if k not in specs]:
+            del streams[key]
+        # One prediction per scored version: mid-swap, both predictors may hold the same model.
+        scored = {
+            p.model_version: p
+            for p in reversed(preds)
+            if p is not None and p.status == "ok" and p.probs is not None
+        }
+        out: list[Message] = []
+        for key, spec in specs.items():
+            stream = streams.get(key)
+            if stream is None:
+                stream = streams[key] = _Stream(streaming_labeller(spec.cfg))
+            for s in (self.spec, self.shadow):
+                pred = scored.get(s.version) if s is not None and s.label_key == key else None
+                if pred is not None:
+                    stream.pending.append(_pending(stream.labeller.n, snap, pred))
+            done = stream.labeller.push(snap.mid)
+            if done is None:
+                continue
+            row, label = done
+            while stream.pending and stream.pending[0].row < row:  # a row nobody waits for
+                stream.pending.popleft()
+            while stream.pending and stream.pending[0].row == row:
+                out += self._resolve(snap.symbol, stream.pending.popleft(), label)
+        return out
 
     def _resolve(self, symbol: str, p: _Pending, label: int) -> list[Message]:
         loaded = self._loaded.get(p.version)
@@ -394,6 +445,8 @@ class LiveScorer:
 
     def _drift(self, tracker: Tracker) -> list[Message]:
         test_f1 = tracker.spec.test_f1
+        if self.role(tracker.spec.version) != "champion":
+            return []  # drift is news about what clients are served
         if test_f1 is None or not tracker.drift.full:
             return []
         live_f1 = tracker.drift.f1_macro()
@@ -429,11 +482,16 @@ class LiveScorer:
 
     def due(self, now: float | None = None) -> list[Message]:
         """LiveScores for the symbols whose figures changed, at most one per symbol per second
-        (the served version's first when two versions changed on a symbol)."""
+        (the served version's first when two versions changed on a symbol); never the
+        challenger's, which only the report (GET /api/live/scores) holds."""
         now = time.monotonic() if now is None else now
         serving = self.spec.version if self.spec else None
         changed = sorted(
-            (k for k, t in self._trackers.items() if t.changes != self._sent.get(k)),
+            (
+                k
+                for k, t in self._trackers.items()
+                if t.changes != self._sent.get(k) and self.role(k[0]) != "challenger"
+            ),
             key=lambda k: k[0] != serving,
         )
         out: list[Message] = []
@@ -449,7 +507,7 @@ class LiveScorer:
         return out
 
     def _publishable(self, tracker: Tracker) -> LiveScores:
-        message = tracker.message()
+        message = tracker.message(self.role(tracker.spec.version))
         labels = (tracker.spec.version, tracker.symbol)
         if message.last.f1_macro is not None and message.last.accuracy is not None:
             self.metrics.live_f1.labels(*labels).set(message.last.f1_macro)

@@ -16,7 +16,9 @@ and XACKs the entries. So publishing and acknowledging happen together or not at
 On start-up the windows are rebuilt from the stream history up to the recorded last ids, and seq
 continues from the recorded seq, so a restart neither warms up again nor renumbers.
 
-Every published prediction is also scored live (services/inference/scoring.py): a drift change
+A challenger (the shadow, services/inference/reload.py) predicts on the same windows in the same
+round, through a second Predictor that follows the champion's rows; its predictions are scored
+and never published. Every published prediction is also scored live (services/inference/scoring.py): a drift change
 (ModelDegraded on lob:models) goes out in the batch that caused it; the LiveScores messages, the
 lob:inference:scores key and the minute rows are summaries, sent after it (`_publish_scores`).
 """
@@ -33,7 +35,7 @@ from pathlib import Path
 import redis
 
 from services.inference.history import ScoreHistory
-from services.inference.predictor import Predictor
+from services.inference.predictor import LoadedModel, Predictor
 from services.inference.reload import ModelWatcher
 from services.inference.scoring import LiveScorer
 from services.inference.status import STATUS_KEY, Metrics, StatusBoard
@@ -102,6 +104,7 @@ class InferenceService:
         self.start_id = start_id
         self.stream = stream
         self.predictor = Predictor()
+        self.shadow: Predictor | None = None  # the challenger's, while one is loaded
         self.watcher = ModelWatcher(home=home, redis_url=redis_url, metrics=metrics, board=board)
         self.scorer = LiveScorer(
             metrics=metrics, drift_window=drift_window, drift_margin=drift_margin
@@ -197,8 +200,13 @@ class InferenceService:
 
     def _swap_if_pending(self) -> None:
         loaded = self.watcher.take()
-        if loaded is None:
-            return
+        if loaded is not None:
+            self._swap_champion(loaded)
+        change = self.watcher.take_shadow()
+        if change is not None:
+            self._swap_shadow(change.model)
+
+    def _swap_champion(self, loaded: LoadedModel) -> None:
         previous = self.predictor.model.version if self.predictor.model else None
         self.predictor.set_model(loaded)
         self.scorer.set_model(loaded.version, loaded.serving.run_dir)
@@ -207,6 +215,20 @@ class InferenceService:
             self.metrics.reloads.inc()
         self.board.set_model(loaded.version, str(loaded.serving.run_dir))
         log.info("serving model %s (was %s)", loaded.version, previous)
+
+    def _swap_shadow(self, loaded: LoadedModel | None) -> None:
+        if loaded is None:
+            self.shadow = None
+            self.scorer.set_shadow(None, None)
+        else:
+            shadow = Predictor()
+            shadow.follow(self.predictor)
+            shadow.set_model(loaded)
+            self.shadow = shadow
+            self.scorer.set_shadow(loaded.version, loaded.serving.run_dir)
+        self.metrics.shadow_loaded.set(int(loaded is not None))
+        self.board.set_shadow(loaded.version if loaded else None)
+        log.info("shadow: %s", loaded.version if loaded else "none")
 
     # -- the work --------------------------------------------------------------------------------
 
@@ -233,15 +255,18 @@ class InferenceService:
             # One round: the oldest waiting snapshot of every symbol, predicted as one batch.
             round_ = [q.popleft() for q in queues.values()]
             queues = {s: q for s, q in queues.items() if q}
-            predictions, forward_s = self.predictor.predict([snap for _, snap in round_])
+            snaps = [snap for _, snap in round_]
+            predictions, forward_s = self.predictor.predict(snaps)
             if forward_s:
                 self.metrics.forward.observe(forward_s)
                 self.metrics.batch.observe(sum(p.status == "ok" for p in predictions))
+            # The challenger's, on the same windows: scored below, never published.
+            shadows = self.shadow.predict(snaps)[0] if self.shadow else [None] * len(snaps)
             now = time.time_ns()
-            for (entry_id, snap), pred in zip(round_, predictions, strict=True):
+            for (entry_id, snap), pred, shadow in zip(round_, predictions, shadows, strict=True):
                 pred.latency_ms = max(0.0, (now - snap.sent_ns) / 1e6) if snap.sent_ns else 0.0
                 batch.messages.append((predictions_channel(snap.symbol), pred.model_dump_json()))
-                batch.messages.extend(self.scorer.observe(snap, pred))  # ModelDegraded
+                batch.messages.extend(self.scorer.observe(snap, pred, shadow))  # ModelDegraded
                 batch.last_ids[snap.symbol] = entry_id
                 batch.seqs[snap.symbol] = pred.seq
                 self.metrics.published.labels(pred.status).inc()
@@ -327,6 +352,9 @@ class InferenceService:
                 self.predictor.push(snap)
             if symbol in self.predictor.windows and symbol in seqs:
                 self.predictor.windows[symbol].seq = seqs[symbol]
+        if self.shadow is not None and self.shadow.model is not None:
+            self.shadow.follow(self.predictor)
+            self.shadow.set_model(self.shadow.model)
         log.info(
             "restored %d symbol windows from the stream (%s)",
             len(wanted),

@@ -1,7 +1,7 @@
 """What the inference service reports: Prometheus metrics, the Redis status key, /healthz.
 
-`lob:inference:status` (contract in COMMON.md) is a JSON object:
-    {"model_version", "run_dir", "loaded_at", "refused_total",
+`lob:inference:status` (read by services/api/models: InferenceStatus) is a JSON object:
+    {"model_version", "run_dir", "loaded_at", "shadow_version", "refused_total",
      "refused": [{"path", "reason", "ts"}, ... the last 20], "updated_at"}
 It is rewritten on every change and every few seconds, so it reappears after a Redis restart.
 """
@@ -83,6 +83,9 @@ class Metrics:
         self.model_loaded = Gauge(
             "lob_inference_model_loaded", "1 while a model is serving", registry=r
         )
+        self.shadow_loaded = Gauge(
+            "lob_inference_shadow_loaded", "1 while a challenger (shadow) is scored", registry=r
+        )
         # Live scoring (services/inference/scoring.py), over the last 1,000 scored predictions.
         scored = ["model_version", "symbol"]
         self.live_f1 = Gauge(
@@ -108,6 +111,7 @@ class StatusBoard:
     model_version: str | None = None
     run_dir: str | None = None
     loaded_at: float | None = None
+    shadow_version: str | None = None
     refused_total: int = 0
     refused: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REFUSALS_KEPT))
     redis_ok: bool = False
@@ -118,6 +122,11 @@ class StatusBoard:
     def set_model(self, version: str, run_dir: str) -> None:
         with self._lock:
             self.model_version, self.run_dir, self.loaded_at = version, run_dir, time.time()
+            self.version += 1
+
+    def set_shadow(self, version: str | None) -> None:
+        with self._lock:
+            self.shadow_version = version
             self.version += 1
 
     def add_refusal(self, path: str, reason: str) -> None:
@@ -132,6 +141,7 @@ class StatusBoard:
                 "model_version": self.model_version,
                 "run_dir": self.run_dir,
                 "loaded_at": self.loaded_at,
+                "shadow_version": self.shadow_version,
                 "refused_total": self.refused_total,
                 "refused": list(self.refused),
                 "updated_at": time.time(),

@@ -214,9 +214,13 @@ def _succeed(run: _Run, cfg: TrainConfig, t: jobstate.Transition) -> Outcome:
         assert job is not None
         version_id = registry.register_version(s, job, rundir.path, fold, gate=gate).id
     if gate.promote:
+        from shared.ml.check_fold import check_fold_loads
+
         with session_scope() as s:
-            msg = registry.promote(s, version_id, store=ModelStore(settings.lob_home))
-        registry.publish_promoted(settings.redis_url, msg)
+            done = registry.promote(
+                s, version_id, store=ModelStore(settings.lob_home), check=check_fold_loads
+            )
+        registry.publish(settings.redis_url, *done.messages)
     done = run.lease.release(
         t,
         publish=run.publish,

@@ -1,8 +1,10 @@
 """`lob models`: model versions, registered by training jobs or from runs of `lob train`.
 
-lob models list               # every version, newest first; * marks the active one
+lob models list               # every version, newest first; * the champion, ~ the shadow
 lob models register RUN_ID    # verify a finished `lob train` run and register its served fold
 lob models promote 3          # verify version 3's files and make it the served model (or roll back)
+lob models shadow 4           # score version 4 live beside the champion, unpublished
+lob models shadow --clear     # stop scoring the shadow
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import typer
 
 app = typer.Typer(
-    help="Model versions: list, register a `lob train` run, promote / roll back.",
+    help="Model versions: list, register a `lob train` run, promote / roll back, shadow.",
     no_args_is_help=True,
 )
 
@@ -35,7 +37,8 @@ def register_run(run_id: str) -> int:
 
 @app.command("list")
 def list_models() -> None:
-    """List model versions, newest first, with test metrics; * marks the active one."""
+    """List model versions, newest first, with test metrics; * marks the champion (the active
+    one), ~ the shadow (the challenger scored live beside it)."""
     from sqlalchemy import select
 
     from shared.config import get_settings
@@ -43,7 +46,9 @@ def list_models() -> None:
     from shared.db.session import session_scope
     from shared.rundir import ModelStore
 
-    active = ModelStore(get_settings().lob_home).active()
+    store = ModelStore(get_settings().lob_home)
+    active, shadow = store.active(), store.shadow()
+    shadow_id = shadow.model.version_id if shadow is not None and shadow.model else None
     with session_scope() as session:
         rows = session.scalars(select(ModelVersion).order_by(ModelVersion.id.desc())).all()
         if not rows:
@@ -54,7 +59,13 @@ def list_models() -> None:
             "  promoted"
         )
         for v in rows:
-            mark = "*" if active is not None and active.version_id == v.id else " "
+            mark = (
+                "*"
+                if active is not None and active.version_id == v.id
+                else "~"
+                if v.id == shadow_id
+                else " "
+            )
             metrics = v.test_metrics or {}
             acc, f1 = metrics.get("accuracy"), metrics.get("f1_macro")
             acc_s = f"{acc:.4f}" if isinstance(acc, int | float) else "-"
@@ -90,10 +101,56 @@ def promote(
     from shared.config import get_settings
     from shared.db import registry
     from shared.db.session import session_scope
+    from shared.ml.check_fold import check_fold_loads
     from shared.rundir import ModelStore
 
     settings = get_settings()
     with session_scope() as session:
-        msg = registry.promote(session, version_id, store=ModelStore(settings.lob_home))
-    registry.publish_promoted(settings.redis_url, msg)
+        done = registry.promote(
+            session, version_id, store=ModelStore(settings.lob_home), check=check_fold_loads
+        )
+    registry.publish(settings.redis_url, *done.messages)
+    msg = done.promoted
     typer.echo(f"promoted model version {msg.version_id} (job {msg.job_id}, fold {msg.fold})")
+    if done.shadow is not None:
+        old = done.shadow.model
+        typer.echo(
+            f"the old champion, version {old.version_id}, is now the shadow"
+            if old is not None
+            else "no shadow now"
+        )
+
+
+@app.command("shadow")
+def shadow(
+    version_id: int = typer.Argument(
+        None, help="Model version id to score as the challenger (see `lob models list`)."
+    ),
+    clear: bool = typer.Option(False, "--clear", help="Stop scoring the shadow."),
+) -> None:
+    """Load VERSION_ID in inference beside the champion, as the challenger: it predicts on the same
+    windows and is scored live the same way, but its predictions never reach clients. At most one
+    shadow (this one replaces any other). `lob models promote` of the shadow swaps the two.
+
+    lob models shadow 4
+    lob models shadow --clear
+    """
+    from shared.config import get_settings
+    from shared.db import registry
+    from shared.db.session import session_scope
+    from shared.errors import BadConfig
+    from shared.ml.check_fold import check_fold_loads
+    from shared.rundir import ModelStore
+
+    if (version_id is None) == (not clear):
+        raise BadConfig("give a model version id, or --clear (not both)")
+    settings = get_settings()
+    with session_scope() as session:
+        msg = registry.set_shadow(
+            session, version_id, store=ModelStore(settings.lob_home), check=check_fold_loads
+        )
+    registry.publish(settings.redis_url, msg)
+    if msg.model is None:
+        typer.echo("no shadow now")
+    else:
+        typer.echo(f"model version {msg.model.version_id} is the shadow (scored, not published)")

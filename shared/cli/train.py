@@ -1,6 +1,7 @@
-"""`lob train`: run walk-forward DeepLOB training locally.
+"""`lob train`: run walk-forward training of a zoo model (DeepLOB by default) locally.
 
 lob train --dataset btc --quick
+lob train --dataset btc --quick --model tlob
 lob train --dataset btc --epochs 20 --labels smoothed --smooth-k 10 --alpha 2e-5
 lob train --resume 20260101-120000-btc
 lob train --dataset btc --quick --promote     # then serve it (register + promote)
@@ -17,8 +18,10 @@ import typer
 from pydantic import ValidationError
 
 from shared.errors import BadConfig, NotFound
+from shared.train_config import MODEL_NAMES
 
 RUN_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,79}$")
+MODEL_HELP = f"the network: {' | '.join(MODEL_NAMES)} (docs/ARCHITECTURE.md, 'Models')"
 
 
 def _flag_error(exc: ValidationError) -> str:
@@ -43,6 +46,10 @@ def _new_run_id(dataset: str, runs: Path) -> str:
 
 def train(
     dataset: Annotated[str | None, typer.Option(help="dataset name (see `lob data list`)")] = None,
+    model: Annotated[
+        str,
+        typer.Option(help=MODEL_HELP),
+    ] = "deeplob",
     labels: Annotated[str, typer.Option(help="triple_barrier | smoothed")] = "triple_barrier",
     span: Annotated[int, typer.Option(help="triple barrier: EWMA volatility span")] = 100,
     k: Annotated[float, typer.Option(help="triple barrier: barrier width in sigmas")] = 1.0,
@@ -57,7 +64,7 @@ def train(
         str,
         typer.Option(
             help="windows | segments (conv work of overlapping windows shared: ~2.5x faster, "
-            "less proven; see BENCHMARKS.md)"
+            "less proven, deeplob only; see BENCHMARKS.md)"
         ),
     ] = "windows",
     lr: Annotated[float, typer.Option(help="Adam learning rate")] = 1e-4,
@@ -68,8 +75,12 @@ def train(
     norm: Annotated[
         str, typer.Option(help="inputs: mid_bps (price-level free) | zscore (the paper's)")
     ] = "mid_bps",
-    dropout_lstm: Annotated[float, typer.Option(help="dropout on the LSTM's inputs")] = 0.0,
-    dropout_head: Annotated[float, typer.Option(help="dropout before the output layer")] = 0.0,
+    dropout_lstm: Annotated[
+        float, typer.Option(help="dropout on the LSTM's inputs (deeplob only)")
+    ] = 0.0,
+    dropout_head: Annotated[
+        float, typer.Option(help="dropout before the output layer (not binctabl)")
+    ] = 0.0,
     weight_decay: Annotated[float, typer.Option(help="AdamW weight decay (0: Adam)")] = 0.0,
     mirror: Annotated[
         bool, typer.Option(help="also train on mirrored books, UP and DOWN swapped (mid_bps)")
@@ -99,10 +110,11 @@ def train(
         typer.Option(help="register, then serve it (needs DATABASE_URL; implies --register)"),
     ] = False,
 ) -> None:
-    """Train DeepLOB on a dataset with walk-forward cross-validation; prints the run directory
-    and the test-set table (model vs majority class vs logistic regression).
+    """Train a model (DeepLOB unless --model) on a dataset with walk-forward cross-validation;
+    prints the run directory and the test-set table (model vs the baselines).
 
     lob train --dataset btc --quick
+    lob train --dataset btc --quick --model tlob
     """
     from shared.config import get_settings
     from shared.ml.prepare import prepare
@@ -134,6 +146,7 @@ def train(
             raise BadConfig("--dataset NAME is required (or --resume RUN_ID)")
         try:
             cfg = TrainConfig(
+                model=model,
                 labels=labels,
                 span=span,
                 k=k,

@@ -3,11 +3,17 @@
 Promotion (`promote`, the one for the CLI and the gateway alike) = the fold's files verified
 against the run manifest, model_versions.promoted_at set, the model store's active.json pointed at
 it (shared/rundir.py), and the same JSON PUBLISHed on `lob:models` (inference watches both).
+
+The shadow (`set_shadow`): one challenger, verified the same way, pointed at by shadow.json and
+announced as ModelShadow; inference scores it beside the champion and never publishes its
+predictions. Promoting the challenger swaps the two: the old champion becomes the challenger.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +24,7 @@ from sqlalchemy.orm import Session
 from shared.db import jobstate
 from shared.db.models import Job, ModelVersion, utcnow
 from shared.errors import Conflict, NotFound
-from shared.events import MODELS_CHANNEL, ModelPromoted
+from shared.events import MODELS_CHANNEL, ModelPromoted, ModelRef, ModelShadow
 from shared.gate import Gate, verdict
 from shared.jsonsafe import json_safe
 from shared.rundir import ModelStore, RunDir
@@ -103,40 +109,105 @@ def register_run(session: Session, run_dir: Path) -> ModelVersion:
     return register_version(session, job, run.path, fold, gate=gate)
 
 
-def promotion_message(version: ModelVersion) -> ModelPromoted:
-    return ModelPromoted(
+FoldCheck = Callable[[Path, int], None]  # raises when a fold's model does not load (torch side)
+
+
+def model_ref(version: ModelVersion) -> ModelRef:
+    return ModelRef(
         version_id=version.id, job_id=version.job_id, fold=version.fold, path=version.run_dir
     )
 
 
-def publish_promoted(redis_url: str | None, msg: ModelPromoted) -> bool:
-    """Announce on lob:models. Best effort: inference also polls active.json, so it cannot miss it."""
-    if not redis_url:
+def promotion_message(version: ModelVersion) -> ModelPromoted:
+    return ModelPromoted(**model_ref(version).model_dump())
+
+
+@dataclass(frozen=True)
+class Promotion:
+    """What a promotion announces: the new champion and, when it was the challenger, the new
+    challenger (the old champion, or none)."""
+
+    promoted: ModelPromoted
+    shadow: ModelShadow | None = None
+
+    @property
+    def messages(self) -> list[ModelPromoted | ModelShadow]:
+        return [self.promoted] + ([self.shadow] if self.shadow is not None else [])
+
+
+def publish(redis_url: str | None, *messages: ModelPromoted | ModelShadow) -> bool:
+    """Announce on lob:models. Best effort: inference also polls the model store's pointers, so
+    it cannot miss one."""
+    if not redis_url or not messages:
         return False
     import redis
 
     client = redis.Redis.from_url(redis_url, socket_connect_timeout=2, socket_timeout=2)
     try:
-        client.publish(MODELS_CHANNEL, msg.model_dump_json())
+        for msg in messages:
+            client.publish(MODELS_CHANNEL, msg.model_dump_json())
         return True
     except redis.RedisError as exc:
-        log.warning("could not publish the promotion on %s: %s", MODELS_CHANNEL, exc)
+        log.warning("could not announce on %s: %s", MODELS_CHANNEL, exc)
         return False
     finally:
         client.close()
 
 
-def promote(session: Session, version_id: int, *, store: ModelStore) -> ModelPromoted:
-    """Verify the version's files against its run manifest, mark it promoted, commit, and point
-    the model store at it. Returns the message to announce (publish_promoted, or the gateway's
-    async Redis): inference also polls active.json, so an announcement lost is not a promotion
-    lost. The gateway calls this through AsyncSession.run_sync."""
+def _verified(session: Session, version_id: int, check: FoldCheck | None) -> ModelVersion:
     version = session.get(ModelVersion, version_id)
     if version is None:
         raise NotFound(f"unknown model version {version_id}")
     RunDir(version.run_dir).verify(version.fold)
+    if check is not None:
+        check(Path(version.run_dir), version.fold)
+    return version
+
+
+def promote(
+    session: Session, version_id: int, *, store: ModelStore, check: FoldCheck | None = None
+) -> Promotion:
+    """Verify the version's files against its run manifest (and, with `check`, that its model
+    loads), mark it promoted, commit, and point the model store at it. When it was the challenger,
+    the old champion becomes the challenger. Returns what to announce (`publish`, or the gateway's
+    async Redis): inference also polls the pointers, so an announcement lost is not a promotion
+    lost. The gateway calls this through AsyncSession.run_sync."""
+    version = _verified(session, version_id, check)
+    previous = store.active()
     version.promoted_at = utcnow()
     session.commit()
     msg = promotion_message(version)
+    shadow = store.shadow()
+    swap = None
+    if shadow is not None and shadow.model is not None and shadow.model.version_id == version.id:
+        old = (
+            ModelRef(**previous.model_dump(include=set(ModelRef.model_fields)))
+            if previous is not None and previous.version_id != version.id
+            else None
+        )
+        swap = ModelShadow(model=old)
+        store.point_shadow(swap)
     store.point(msg)
+    return Promotion(msg, swap)
+
+
+def set_shadow(
+    session: Session,
+    version_id: int | None,
+    *,
+    store: ModelStore,
+    check: FoldCheck | None = None,
+) -> ModelShadow:
+    """Make `version_id` the challenger (verified as a promotion is), or remove it (None).
+    The champion cannot be its own challenger (Conflict)."""
+    if version_id is None:
+        msg = ModelShadow(model=None)
+    else:
+        active = store.active()
+        if active is not None and active.version_id == version_id:
+            raise Conflict(
+                f"model version {version_id} is the champion; it cannot also be its shadow"
+            )
+        msg = ModelShadow(model=model_ref(_verified(session, version_id, check)))
+    store.point_shadow(msg)
     return msg

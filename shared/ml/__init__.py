@@ -1,4 +1,4 @@
-"""Torch code: the model, loss, window batches, training engine and checkpoint loader.
+"""Torch code: the model zoo, loss, window batches, training engine and checkpoint loader.
 
 Importing this package before torch makes OpenMP worker threads sleep instead of spin while
 they wait (OMP_WAIT_POLICY=PASSIVE, unless already set). On a small machine shared with other

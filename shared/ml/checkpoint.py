@@ -1,10 +1,11 @@
 """A fold's model files and the one loader that rebuilds a model from them.
 
 Where they lie is shared/rundir.py's: the weights (state_dict only, loaded with
-weights_only=True), the scaler and the JSON sidecar (architecture and DeepLOBConfig), each checked
-against the run's manifest before serving.
+weights_only=True), the scaler and the JSON sidecar (the zoo model's name as "arch", and its
+config), each checked against the run's manifest before serving.
 
-load_serving_model(run_dir, fold=5) is what inference calls before it swaps a model in.
+load_serving_model(run_dir, fold=5) is what inference calls before it swaps a model in;
+check_fold_loads(run_dir, fold) is the same check without the manifest, for promotion.
 """
 
 from __future__ import annotations
@@ -17,23 +18,22 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
 
 from shared import atomic
 from shared.data.schema import FEATURE_COLUMNS, WINDOW
 from shared.errors import BadCheckpoint, Conflict, LobError
 from shared.labels import CLASS_NAMES
-from shared.ml.model import DeepLOB, DeepLOBConfig
+from shared.ml import zoo
 from shared.rundir import RunDir
 from shared.scaler import Scaler
 
-ARCH = "deeplob"
 
-
-def write_sidecar(run_dir: Path, fold: int, cfg: DeepLOBConfig) -> None:
+def write_sidecar(run_dir: Path, fold: int, cfg: zoo.ModelConfig) -> None:
     atomic.write_json(
         RunDir(run_dir).fold(fold).sidecar,
         {
-            "arch": ARCH,
+            "arch": zoo.arch(cfg),
             "config": cfg.to_dict(),
             "fold": fold,
             "classes": list(CLASS_NAMES),
@@ -44,11 +44,10 @@ def write_sidecar(run_dir: Path, fold: int, cfg: DeepLOBConfig) -> None:
     )
 
 
-def read_sidecar(run_dir: Path, fold: int) -> DeepLOBConfig:
+def read_sidecar(run_dir: Path, fold: int) -> zoo.ModelConfig:
+    """The fold's typed model config; ValueError for an arch the zoo does not know."""
     data = json.loads(RunDir(run_dir).fold(fold).sidecar.read_text())
-    if data.get("arch") != ARCH:
-        raise ValueError(f"unknown architecture {data.get('arch')!r}")
-    return DeepLOBConfig.from_dict(data["config"])
+    return zoo.config_from_dict(str(data.get("arch")), data["config"])
 
 
 def save_weights(model: torch.nn.Module, path: Path) -> None:
@@ -68,9 +67,9 @@ def save_atomic(obj: Any, path: Path) -> None:
         raise LobError(f"cannot write checkpoint {path}: {exc.strerror or exc}") from exc
 
 
-def build_model(run_dir: Path, fold: int, *, weights: bool = True) -> DeepLOB:
+def build_model(run_dir: Path, fold: int, *, weights: bool = True) -> nn.Module:
     """Rebuild a fold's model from its sidecar (and weights): one loader for training and serving."""
-    model = DeepLOB(read_sidecar(run_dir, fold))
+    model = zoo.build(read_sidecar(run_dir, fold))
     if weights:
         path = RunDir(run_dir).fold(fold).weights
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -80,7 +79,7 @@ def build_model(run_dir: Path, fold: int, *, weights: bool = True) -> DeepLOB:
 
 @dataclass
 class ServingModel:
-    model: DeepLOB  # eval mode, on CPU
+    model: nn.Module  # a zoo model, eval mode, on CPU
     scaler: Scaler
     version: str
     run_dir: Path
@@ -101,18 +100,34 @@ def load_serving_model(run_dir: Path, fold: int = 5) -> ServingModel:
     """Load fold `fold` of a finished run for serving, or raise BadCheckpoint saying why.
 
     Checks, in order: the manifest exists and lists the fold's files; each file's sha256 matches;
-    the weights load with weights_only=True into the sidecar's architecture with strict keys and
-    shapes; the scaler file rebuilds; a forward pass on a zero window gives finite logits.
+    then check_fold_loads's checks.
     """
     run = RunDir(run_dir)
-    files = run.fold(fold)
     try:
         run.verify(fold)
     except Conflict as exc:
         raise BadCheckpoint(str(exc)) from exc
+    model, scaler = _load_fold(run, fold)
+    return ServingModel(
+        model=model, scaler=scaler, version=run.version(fold), run_dir=run.path, fold=fold
+    )
+
+
+def check_fold_loads(run_dir: Path, fold: int) -> None:
+    """Raise BadCheckpoint unless the fold's model loads and runs: the weights load with
+    weights_only=True into the architecture model.json names, with strict keys and shapes (a
+    sidecar naming another model than the weights' is refused, naming both); the scaler
+    rebuilds; a forward pass on a zero window gives finite logits. The manifest is not checked
+    here (RunDir.verify does that)."""
+    _load_fold(RunDir(run_dir), fold)
+
+
+def _load_fold(run: RunDir, fold: int) -> tuple[nn.Module, Scaler]:
+    files = run.fold(fold)
     try:
-        model = build_model(run.path, fold, weights=False)
-    except (ValueError, KeyError, TypeError) as exc:
+        cfg = read_sidecar(run.path, fold)
+        model = zoo.build(cfg)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BadCheckpoint(f"{files.sidecar}: bad sidecar ({exc})") from exc
     wpath = files.weights
     try:
@@ -124,16 +139,20 @@ def load_serving_model(run_dir: Path, fold: int = 5) -> ServingModel:
     try:
         model.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise BadCheckpoint(f"{wpath}: does not fit the model ({exc})") from exc
+        name, seen = zoo.arch(cfg), zoo.weights_arch(state)
+        # Another model's weights: naming it says more than listing every key it lacks.
+        why = f"they look like a {seen}" if seen and seen != name else str(exc)
+        raise BadCheckpoint(
+            f"{wpath}: does not fit the model: model.json says {name} but the weights are not "
+            f"a {name} ({why})"
+        ) from exc
     try:
         scaler = Scaler.load(files.scaler)
-    except (ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise BadCheckpoint(f"{files.scaler}: {exc}") from exc
     model.eval()
     with torch.inference_mode():
-        out = model(torch.zeros(2, 1, model.cfg.window, model.cfg.features))
-    if out.shape != (2, model.cfg.classes) or not torch.isfinite(out).all():
+        out = model(torch.zeros(2, 1, cfg.window, cfg.features))
+    if out.shape != (2, cfg.classes) or not torch.isfinite(out).all():
         raise BadCheckpoint(f"{wpath}: test forward pass gave non-finite or mis-shaped output")
-    return ServingModel(
-        model=model, scaler=scaler, version=run.version(fold), run_dir=run.path, fold=fold
-    )
+    return model, scaler

@@ -23,6 +23,7 @@ import copy
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import torch
@@ -252,7 +253,17 @@ def eager_probs(model: nn.Module, windows: np.ndarray) -> np.ndarray:
         return torch.softmax(logits, dim=1).numpy()
 
 
-def verify_against_eager(fast: FastDeepLOB, model: nn.Module, *, seed: int = 0) -> float:
+class SlidingPredictor(Protocol):
+    """What inference serves with: FastDeepLOB, or shared/ml/serving_path.py's ScriptedPath."""
+
+    window: int
+
+    def predict(
+        self, windows: list[np.ndarray], caches: list[WindowCache], ends: list[int]
+    ) -> np.ndarray: ...
+
+
+def verify_against_eager(fast: SlidingPredictor, model: nn.Module, *, seed: int = 0) -> float:
     """Slide a random window over 8 steps, two symbols at once; return the max |fast - eager|."""
     rng = np.random.default_rng(seed)
     rows = rng.standard_normal((fast.window + 8, 2, 40)).astype(np.float32)

@@ -17,7 +17,7 @@ import torch
 from shared import atomic
 from shared.errors import BadConfig
 from shared.labels import CLASS_NAMES
-from shared.ml import checkpoint
+from shared.ml import checkpoint, zoo
 from shared.ml.evaluation import evaluate
 from shared.ml.losses import FocalLoss
 from shared.ml.prepare import EVAL_BATCH, prepare
@@ -54,6 +54,7 @@ def finalize_run(
     test = prep.split.test
     served = run.fold(k)
     scaler = Scaler.load(served.scaler)
+    arch = zoo.arch(checkpoint.read_sidecar(run.path, k))
     model = checkpoint.build_model(run.path, k).to(rt.device)
     if rt.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -81,6 +82,7 @@ def finalize_run(
         "run_id": run.name,
         "dataset": prep.dataset.name,
         "fold": k,
+        "arch": arch,  # the zoo model (a result without it is DeepLOB's)
         "classes": list(CLASS_NAMES),
         "test": {
             "samples": int(test.size),
@@ -116,7 +118,8 @@ def format_result(result: dict[str, Any]) -> str:
     """The final table: the model beside every baseline on the same test rows, with costs."""
     base = result["baselines"]
     trades = (result.get("backtest") or {}).get("entries", {})
-    rows = [("model", f"DeepLOB (fold {result['fold']})", result["model"])]
+    name = zoo.title(result.get("arch", "deeplob"))
+    rows = [("model", f"{name} (fold {result['fold']})", result["model"])]
     for key, scored in base.items():
         title = BASELINE_TITLES.get(key, key)
         if key == "majority" and "class" in scored:

@@ -13,8 +13,7 @@ from shared import atomic
 from shared.data.schema import WINDOW
 from shared.errors import BadConfig
 from shared.labels import class_counts
-from shared.ml import checkpoint
-from shared.ml.model import DeepLOBConfig
+from shared.ml import zoo
 from shared.ml.prepare import Prepared, label_desc
 from shared.rundir import RunDir
 from shared.train_config import TrainConfig
@@ -72,15 +71,10 @@ def _config_doc(prep: Prepared, run_id: str) -> dict[str, Any]:
             "horizon": cfg.horizon,
             "window": WINDOW,
         },
-        "model": {"arch": checkpoint.ARCH, "config": model_config(cfg).to_dict()},
+        "model": {"arch": cfg.model, "config": zoo.model_config(cfg).to_dict()},
         "runtime": prep.runtime.describe(),
         "code_version": code_version(),
     }
-
-
-def model_config(cfg: TrainConfig) -> DeepLOBConfig:
-    """The paper's DeepLOB, with the job's (weightless) dropout settings."""
-    return DeepLOBConfig(dropout_lstm=cfg.dropout_lstm, dropout_head=cfg.dropout_head)
 
 
 def write_or_check_config(prep: Prepared, run: RunDir) -> None:

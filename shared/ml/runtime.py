@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from shared.errors import BadConfig, Cancelled
-from shared.ml import OMP_PASSIVE
+from shared.ml import OMP_PASSIVE, zoo
 from shared.ml.losses import FocalLoss
 from shared.ml.model import DeepLOB, DeepLOBConfig
 from shared.ml.segments import SegmentBatch, segment_logits
@@ -164,8 +164,13 @@ def apply_threads(runtime: Runtime, threads: int | None = None) -> int:
     return threads
 
 
-def make_model(runtime: Runtime, cfg: DeepLOBConfig | None = None) -> DeepLOB:
-    model = DeepLOB(cfg).to(runtime.device)
+def make_model(runtime: Runtime, cfg: zoo.ModelConfig | None = None) -> torch.nn.Module:
+    """The zoo model for `cfg` (default: the paper's DeepLOB) on the runtime's device.
+
+    channels_last reorders only 4-D weights, the convolutions'; the other models have none, so
+    for them it changes nothing (their (B, 1, T, 40) inputs read the same either way).
+    """
+    model = zoo.build(cfg or DeepLOBConfig()).to(runtime.device)
     if runtime.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
@@ -176,7 +181,7 @@ class Stepper:
 
     def __init__(
         self,
-        model: DeepLOB,
+        model: torch.nn.Module,
         optimizer: torch.optim.Optimizer | None,
         loss_fn: FocalLoss,
         runtime: Runtime,
@@ -211,6 +216,8 @@ class Stepper:
     def _logits(self, x: torch.Tensor, segment: SegmentBatch | None) -> torch.Tensor:
         if segment is None:
             return self.forward(x)
+        # TrainConfig refuses segments for any other model.
+        assert isinstance(self.model, DeepLOB), "segment batches need DeepLOB"
         return segment_logits(self.model, x, segment.length, segment.keep, segment.stride)
 
     def predict(

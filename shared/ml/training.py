@@ -1,6 +1,7 @@
-"""Walk-forward DeepLOB training: the one loop behind `lob train` and the Celery task.
+"""Walk-forward training of any zoo model: the one loop behind `lob train` and the Celery task.
 
 lob train --dataset btc --quick
+lob train --dataset btc --quick --model tlob
 
 run_training(cfg, dataset=, run_dir=) trains the folds in order (each fold: restore, the epoch
 loop, its summary) and, when all are done, calls shared.ml.finalize.finalize_run, which scores the
@@ -31,7 +32,7 @@ from shared import atomic
 from shared.data.schema import WINDOW
 from shared.errors import BadConfig, Cancelled
 from shared.events import JobEvent
-from shared.ml import checkpoint
+from shared.ml import checkpoint, zoo
 from shared.ml.augment import Augment
 from shared.ml.finalize import finalize_run
 from shared.ml.losses import FocalLoss, inverse_frequency
@@ -46,7 +47,7 @@ from shared.ml.run_files import (
     seed_everything,
     set_rng_state,
 )
-from shared.ml.run_meta import model_config, write_or_check_config
+from shared.ml.run_meta import write_or_check_config
 from shared.ml.runtime import Stepper, apply_threads, choose_threads, make_model
 from shared.ml.segments import SegmentBatch, SegmentBatches
 from shared.ml.windows import WindowBatches
@@ -132,7 +133,7 @@ class _Run:
         files = self.run.fold(k)
         scaler = Scaler.fit_windows(prep.features, split.train, WINDOW, kind=cfg.norm)
         scaler.save(files.scaler)
-        mcfg = model_config(cfg)
+        mcfg = zoo.model_config(cfg)
         checkpoint.write_sidecar(self.run.path, k, mcfg)
         alpha = (
             np.asarray(cfg.class_weights, np.float64)

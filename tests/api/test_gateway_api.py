@@ -17,6 +17,7 @@ from services.api.live.relay import LIVE_WITHIN_S, Client, Relay, missed
 from shared.config import Settings
 from shared.embedded import free_port
 from shared.events import PREDICTIONS_STREAM_FIELD, Prediction, job_channel, predictions_channel
+from shared.train_config import MODEL_NAMES
 
 STATE_CHANGING = [
     ("POST", "/api/jobs", {"dataset": "tiny"}),
@@ -116,6 +117,21 @@ def test_invalid_configs_get_422_naming_the_field(
     assert r.status_code == 422, r.text
     field = "mirror" if "mirror" in config else next(iter(config))
     assert any(e["loc"][-1] == field for e in r.json()["detail"]), r.json()
+
+
+def test_an_unknown_model_gets_422_listing_the_models(
+    api: httpx.Client, auth: dict[str, str]
+) -> None:
+    r = api.post("/api/jobs", json={"dataset": "tiny", "config": {"model": "lstm"}}, headers=auth)
+    assert r.status_code == 422, r.text
+    [err] = r.json()["detail"]
+    assert err["loc"][-1] == "model" and all(f"'{m}'" in err["msg"] for m in MODEL_NAMES), err
+    # Segments share DeepLOB's conv work, so another model is refused them, naming both fields.
+    config = {"model": "tlob", "batching": "segments"}
+    r = api.post("/api/jobs", json={"dataset": "tiny", "config": config}, headers=auth)
+    assert r.status_code == 422, r.text
+    [err] = r.json()["detail"]
+    assert err["loc"][-1] == "batching" and "needs model 'deeplob'" in err["msg"], err
 
 
 @pytest.mark.parametrize(

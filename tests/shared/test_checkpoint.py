@@ -11,8 +11,16 @@ import torch
 
 from shared import atomic
 from shared.errors import BadCheckpoint
-from shared.ml.checkpoint import build_model, load_serving_model, save_weights, write_sidecar
+from shared.ml.checkpoint import (
+    build_model,
+    check_fold_loads,
+    load_serving_model,
+    read_sidecar,
+    save_weights,
+    write_sidecar,
+)
 from shared.ml.model import DeepLOB
+from shared.ml.tlob import TLOBConfig
 from shared.rundir import RunDir
 from shared.scaler import Scaler
 
@@ -98,6 +106,33 @@ def test_weights_that_do_not_fit(tmp_path):
     rewrite(run, state)
     with pytest.raises(BadCheckpoint, match="does not fit the model"):
         load_serving_model(run)
+
+
+def test_a_sidecar_naming_another_model_than_the_weights_is_refused_naming_it(tmp_path):
+    # Given DeepLOB weights whose model.json says tlob (the manifest re-signed to match)
+    run = finished_run(tmp_path)
+    write_sidecar(run, 5, TLOBConfig())
+    write_manifest(run)
+    # Then serving and the promotion check both refuse it, naming what each file says
+    want = r"model\.json says tlob but the weights are not a tlob \(they look like a deeplob\)"
+    with pytest.raises(BadCheckpoint, match=want):
+        load_serving_model(run)
+    with pytest.raises(BadCheckpoint, match=want):
+        check_fold_loads(run, 5)
+
+
+def test_an_unknown_arch_in_the_sidecar_is_refused_naming_the_known_ones(tmp_path):
+    run = finished_run(tmp_path)
+    path = RunDir(run).fold(5).sidecar
+    path.write_text(json.dumps({**json.loads(path.read_text()), "arch": "lstm"}))
+    with pytest.raises(ValueError, match=r"unknown architecture 'lstm'.*deeplob, tlob"):
+        read_sidecar(run, 5)
+    with pytest.raises(BadCheckpoint, match="bad sidecar"):
+        check_fold_loads(run, 5)
+
+
+def test_the_promotion_check_accepts_a_sound_fold(tmp_path):
+    check_fold_loads(finished_run(tmp_path), 5)
 
 
 def test_nan_weights_fail_the_test_forward_pass(tmp_path):

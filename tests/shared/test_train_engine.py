@@ -266,14 +266,15 @@ def test_a_run_cancelled_mid_epoch_resumes_to_the_uninterrupted_weights(
 
 
 def test_a_run_started_before_a_setting_existed_still_resumes(lob_home):
-    # Given a run whose config.json predates the `batching` setting (cancelled after an epoch)
+    # Given a run whose config.json predates the `batching` and `model` settings (cancelled
+    # after an epoch)
     make_dataset("older", 450)
     cfg = TrainConfig(**{**TINY, "folds": 1})
     run_dir = lob_home / "runs" / "older"
     with pytest.raises(Cancelled):
         run_training(cfg, dataset="older", run_dir=run_dir, hooks=Recorder(stop_after=1))
     doc = json.loads((run_dir / "config.json").read_text())
-    del doc["settings"]["batching"]
+    del doc["settings"]["batching"], doc["settings"]["model"]
     atomic.write_json(run_dir / "config.json", doc)
 
     # Then resuming it with other settings is still refused

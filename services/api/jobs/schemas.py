@@ -200,6 +200,11 @@ class RunResult(_ResultPart):
     run_id: str | None = None
     dataset: str | None = None
     fold: int | None = Field(None, description="the served fold")
+    arch: str | None = Field(
+        None,
+        description="the network (shared/ml/zoo.py: deeplob, tlob, mlplob, binctabl); "
+        "a result without it is DeepLOB's",
+    )
     classes: list[str] | None = None
     test: ResultTestSet | None = None
     model: ModelScores | None = None

@@ -15,6 +15,8 @@ class ModelOut(BaseModel):
     created_at: datetime
     promoted_at: datetime | None = None
     active: bool
+    # The challenger: inference scores it live beside the champion, never serving it to clients.
+    shadow: bool = False
     weights_sha256: str
     # Test-set metrics of this fold (from the run's result.json).
     metrics: dict[str, Any] | None = None
@@ -36,6 +38,7 @@ class InferenceStatus(BaseModel):
     model_version: str | None = None
     run_dir: str | None = None
     loaded_at: float | str | None = None
+    shadow_version: str | None = None  # the challenger it scores, once verified and loaded
     refused_total: int = 0
     refused: list[RefusedCheckpoint] = Field(default_factory=list)
 
@@ -43,6 +46,8 @@ class InferenceStatus(BaseModel):
 class ActiveModelOut(BaseModel):
     # The promoted version ($LOB_HOME/models/active.json), null before any promotion.
     model: ModelOut | None = None
+    # The challenger ($LOB_HOME/models/shadow.json), null when there is none.
+    shadow: ModelOut | None = None
     # What inference is actually serving; null if it has not reported (not running, Redis down).
     inference: InferenceStatus | None = None
     inference_error: str | None = None
