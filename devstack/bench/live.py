@@ -114,8 +114,10 @@ def _scorable(run_dir: Path) -> None:
 
 
 def bench_rounds(champion: Path, challenger: Path, iterations: int = 1000) -> dict[str, float]:
-    """One prediction through the serving loop's own parts (services/inference: Predictor and
-    LiveScorer), champion alone, then with the challenger predicting and scored beside it."""
+    """One snapshot through the serving loop's own parts (services/inference: Predictor and
+    LiveScorer), as the loop does it: the champion's prediction (push, predict, message: what a
+    client waits for), then, after publishing, live scoring and the challenger's prediction.
+    Champion alone, then with the challenger loaded."""
     import torch
 
     from services.inference.predictor import LoadedModel, Predictor
@@ -137,33 +139,93 @@ def bench_rounds(champion: Path, challenger: Path, iterations: int = 1000) -> di
         )
     _, books = synth_market(WINDOW + 2 * iterations, seed=3)
 
-    def times(shadowed: bool, rows: np.ndarray) -> list[float]:
+    def times(shadowed: bool, rows: np.ndarray) -> tuple[list[float], list[float]]:
         scorer = LiveScorer(metrics=Metrics(), drift_window=1000, drift_margin=0.1)
-        main, shadow = Predictor(), Predictor()
+        main, shadow = Predictor(), Predictor(books=False)
         main.set_model(loaded[0])
         scorer.set_model(loaded[0].version, loaded[0].serving.run_dir)
         if shadowed:
             shadow.set_model(loaded[1])
             scorer.set_shadow(loaded[1].version, loaded[1].serving.run_dir)
-        out = []
+        published, total = [], []
         for k, book in enumerate(rows):
             snap = Snapshot(ts=1_700_000_000_000_000_000 + k * 10**8, symbol="BENCH", book=book)
             t = time.perf_counter()
             pred = main.predict([snap])[0][0]
+            pred.model_dump_json()
+            t_pub = time.perf_counter()
             other = shadow.predict([snap])[0][0] if shadowed else None
             scorer.observe(snap, pred, other)
-            out.append(time.perf_counter() - t)
-        return out[WINDOW:]  # full windows only
+            t_end = time.perf_counter()
+            published.append(t_pub - t)
+            total.append(t_end - t)
+        return published[WINDOW:], total[WINDOW:]  # full windows only
 
     alone = times(False, books[: WINDOW + iterations])
     both = times(True, books[iterations:])
     torch.set_num_threads(os.cpu_count() or 1)
+    ms = 1e3
     return {
-        "alone_p50": statistics.median(alone) * 1e3,
-        "alone_p99": percentile(alone, 99) * 1e3,
-        "shadow_p50": statistics.median(both) * 1e3,
-        "shadow_p99": percentile(both, 99) * 1e3,
+        "alone_p50": statistics.median(alone[0]) * ms,
+        "alone_total_p50": statistics.median(alone[1]) * ms,
+        "shadow_p50": statistics.median(both[0]) * ms,
+        "shadow_p99": percentile(both[0], 99) * ms,
+        "shadow_total_p50": statistics.median(both[1]) * ms,
     }
+
+
+def bench_zoo(home: Path, iterations: int = 300) -> dict[str, float]:
+    """One prediction p50 (push, predict, message) of each zoo model's serving path, 1 thread:
+    DeepLOB's incremental fast path, the others' TorchScript copy over the whole window."""
+    import torch
+
+    from services.inference.predictor import LoadedModel, Predictor
+    from shared.data.synth import synth_market
+    from shared.feed.snapshot import Snapshot
+    from shared.ml import zoo
+    from shared.ml.checkpoint import load_serving_model
+    from shared.ml.serving_path import serving_path
+
+    torch.set_num_threads(1)
+    _, books = synth_market(WINDOW + iterations, seed=4)
+    out = {}
+    for name in zoo.MODELS:
+        serving = load_serving_model(seed.servable_run(home, f"zoo-{name}", model=name))
+        predictor = Predictor()
+        predictor.set_model(
+            LoadedModel(serving=serving, fast=serving_path(serving.model), fingerprint=())
+        )
+        took = []
+        for k, book in enumerate(books):
+            snap = Snapshot(ts=1_700_000_000_000_000_000 + k * 10**8, symbol="ZOO", book=book)
+            t = time.perf_counter()
+            predictor.predict([snap])[0][0].model_dump_json()
+            took.append(time.perf_counter() - t)
+        out[name] = statistics.median(took[WINDOW:]) * 1e3
+    torch.set_num_threads(os.cpu_count() or 1)
+    return out
+
+
+def set_shadow(stack: Stack, run_dir: Path) -> None:
+    """Make `run_dir` the challenger, as `lob models shadow` does, and wait until it is scored."""
+    from devstack.stack import wait_until
+    from shared.db.registry import publish
+    from shared.events import ModelRef, ModelShadow
+    from shared.rundir import ModelStore
+
+    ref = ModelRef(version_id=2, job_id=run_dir.name, fold=seed.SERVED_FOLD, path=str(run_dir))
+    msg = ModelShadow(model=ref)
+    ModelStore(run_dir.parents[1]).point_shadow(msg)
+    publish(stack.env["REDIS_URL"], msg)
+    want = f"{run_dir.name}/fold{seed.SERVED_FOLD}"
+
+    def scored() -> bool:
+        import redis
+
+        raw = redis.Redis.from_url(stack.env["REDIS_URL"]).get("lob:inference:status")
+        return bool(raw) and json.loads(raw).get("shadow_version") == want
+
+    wait_until(scored, 60, f"inference scoring the shadow {want}")
 
 
 # -- the stack -----------------------------------------------------------------------------------
@@ -364,7 +426,9 @@ def run(seconds: float = 20.0, clients: int = 1000, deflate: bool = False) -> No
         base = Path(tmp)
         run_dir = seed.servable_run(base / "home", "bench")
         fwd = bench_forward(run_dir)  # before the stack starts: nothing else running
-        rounds = bench_rounds(run_dir, seed.servable_run(base / "home", "bench-shadow", seed=1))
+        shadow_run = seed.servable_run(base / "home", "bench-shadow", seed=1)
+        rounds = bench_rounds(run_dir, shadow_run)
+        models = bench_zoo(base / "home")
         cpu: dict[str, float] = {}
         with live_stack(base, run_dir) as stack:
             market = Market(stack.env["REDIS_URL"], SYMBOLS)
@@ -376,11 +440,14 @@ def run(seconds: float = 20.0, clients: int = 1000, deflate: bool = False) -> No
                 cpu0 = cpu_seconds(stack)
                 many, ranges_many = await measure(stack, market, clients, seconds, True, deflate)
                 cpu.update({k: v - cpu0[k] for k, v in cpu_seconds(stack).items()})
-                return one, ranges_one, many, ranges_many, rss_before
+                await asyncio.to_thread(set_shadow, stack, shadow_run)
+                shadowed, _ = await measure(stack, market, 1, seconds, False, deflate)
+                return one, ranges_one, many, ranges_many, rss_before, shadowed
 
-            one, ranges_one, many, ranges_many, rss_idle = asyncio.run(scenario())  # type: ignore[misc]
+            one, ranges_one, many, ranges_many, rss_idle, shadowed = asyncio.run(scenario())  # type: ignore[misc]
             rss_now, rss_peak = gateway_rss_mb(stack)
     lat_one = one[0].latencies_ms  # type: ignore[index]
+    lat_shadowed = shadowed[0].latencies_ms  # type: ignore[index]
     exp_one, got_one, dup_one = delivered(one, ranges_one)  # type: ignore[arg-type]
     lat_many = [x for listener in many for x in listener.latencies_ms]  # type: ignore[attr-defined]
     exp_many, got_many, dup_many = delivered(many, ranges_many)  # type: ignore[arg-type]
@@ -396,17 +463,26 @@ def run(seconds: float = 20.0, clients: int = 1000, deflate: bool = False) -> No
         ),
         ("forward p99 (fast path)", fmt(fwd["fast_p99"]), "", f"max abs(fast - eager) {fwd['max_abs_diff']:.1e}"),
         (
-            "one prediction p50 (push, predict, message, live scoring), champion alone",
-            fmt(rounds["alone_p50"]),
-            "",
-            f"p99 {fmt(rounds['alone_p99'])}",
-        ),
-        (
-            "one prediction p50, with a shadow (challenger) predicted and scored beside it",
+            "one prediction p50 (push, predict, message), with a shadow (challenger) loaded",
             fmt(rounds["shadow_p50"]),
             f"champion alone {fmt(rounds['alone_p50'])}",
             f"<= 2 ms; {rounds['shadow_p50'] / rounds['alone_p50']:.2f}x; "
             f"p99 {fmt(rounds['shadow_p99'])}",
+        ),
+        *(
+            (
+                f"one prediction p50, {name} (its serving path, 1 thread)",
+                fmt(p50),
+                "",
+                "incremental fast path" if name == "deeplob" else "TorchScript, whole window",
+            )
+            for name, p50 in models.items()
+        ),
+        (
+            "  all the work per snapshot p50: + live scoring + the challenger's prediction",
+            fmt(rounds["shadow_total_p50"]),
+            f"champion alone, scored {fmt(rounds['alone_total_p50'])}",
+            "after publishing: adds no latency",
         ),
         (
             f"snapshot -> WebSocket p50, {SYMBOLS} symbols x {RATE}/s, 1 client",
@@ -415,6 +491,12 @@ def run(seconds: float = 20.0, clients: int = 1000, deflate: bool = False) -> No
             "<= 5 ms",
         ),
         ("snapshot -> WebSocket p99, same run", fmt(percentile(lat_one, 99)), "", "<= 20 ms"),
+        (
+            "snapshot -> WebSocket p50 / p99, 1 client, with a shadow loaded",
+            f"{fmt(percentile(lat_shadowed, 50))} / {fmt(percentile(lat_shadowed, 99))}",
+            f"without {fmt(percentile(lat_one, 50))} / {fmt(percentile(lat_one, 99))}",
+            "",
+        ),
         ("  delivered (1 client)", f"{got_one}/{exp_one}, {dup_one} doubled", "", "all, none twice"),
         (
             f"{clients} WebSocket clients: delivered",

@@ -82,9 +82,10 @@ class SymbolWindow:
 
 
 class Predictor:
-    def __init__(self) -> None:
+    def __init__(self, *, books: bool = True) -> None:
         self.windows: dict[str, SymbolWindow] = {}
         self.model: LoadedModel | None = None
+        self.books = books  # the ladder in each message; the shadow's are scored, never sent
 
     def follow(self, other: Predictor) -> None:
         """Take over `other`'s windows (a challenger starts with the champion's rows, so it
@@ -124,14 +125,27 @@ class Predictor:
             probs = dict(zip(ready, out, strict=True))
         version = self.model.version if self.model else None
         return [
-            _message(snap, windows[i], probs.get(i), version) for i, snap in enumerate(snaps)
+            _message(snap, windows[i], probs.get(i), version, self.books)
+            for i, snap in enumerate(snaps)
         ], forward_s
 
 
 def _message(
-    snap: Snapshot, window: SymbolWindow, probs: np.ndarray | None, version: str | None
+    snap: Snapshot,
+    window: SymbolWindow,
+    probs: np.ndarray | None,
+    version: str | None,
+    books: bool = True,
 ) -> Prediction:
     book = snap.book
+    ladder = (
+        Book(
+            asks=list(zip(book[ASK_PX].tolist(), book[ASK_SZ].tolist(), strict=True)),
+            bids=list(zip(book[BID_PX].tolist(), book[BID_SZ].tolist(), strict=True)),
+        )
+        if books
+        else None
+    )
     common = {
         "ts": snap.ts,
         "symbol": snap.symbol,
@@ -141,10 +155,7 @@ def _message(
         "latency_ms": 0.0,
         "seq": window.seq,
         "model_version": version,
-        "book": Book(
-            asks=list(zip(book[ASK_PX].tolist(), book[ASK_SZ].tolist(), strict=True)),
-            bids=list(zip(book[BID_PX].tolist(), book[BID_SZ].tolist(), strict=True)),
-        ),
+        "book": ladder,
     }
     if probs is None or not np.isfinite(probs).all():
         # Never a made-up prediction: until the window is full (or while no model serves), say so.

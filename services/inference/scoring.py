@@ -18,9 +18,10 @@ backtest.entries.model.theta) and fee; drift over the last `drift_window`; the l
 the current minute's counts, for PostgreSQL (services/inference/history.py).
 
 What goes out (services/inference/service.py sends it):
-- `ModelDegraded` on lob:models when a symbol's drift state changes for the champion, in the
-  batch that changed it: degraded once test macro F1 − live macro F1 over the last `drift_window` > `drift_margin`,
-  cleared (degraded false) once it is not; evaluated only once `drift_window` are scored;
+- `ModelDegraded` on lob:models when a symbol's drift state changes for the champion, right
+  after the batch that changed it: degraded once test macro F1 − live macro F1 over the last
+  `drift_window` > `drift_margin`, cleared (degraded false) once it is not; evaluated only once
+  `drift_window` are scored;
 - `LiveScores` on lob:predictions:<SYMBOL>, at most once a second per symbol, while it changes,
   never the challenger's (nothing of the shadow reaches clients over the WebSocket);
 - `LiveScoresReport` under lob:inference:scores (champion, challenger and retired versions, each

@@ -16,11 +16,13 @@ and XACKs the entries. So publishing and acknowledging happen together or not at
 On start-up the windows are rebuilt from the stream history up to the recorded last ids, and seq
 continues from the recorded seq, so a restart neither warms up again nor renumbers.
 
-A challenger (the shadow, services/inference/reload.py) predicts on the same windows in the same
-round, through a second Predictor that follows the champion's rows; its predictions are scored
-and never published. Every published prediction is also scored live (services/inference/scoring.py): a drift change
-(ModelDegraded on lob:models) goes out in the batch that caused it; the LiveScores messages, the
-lob:inference:scores key and the minute rows are summaries, sent after it (`_publish_scores`).
+Scoring comes after publishing, so it never delays a prediction (services/inference/scoring.py):
+once a batch is out (`_scored`), its snapshots are scored in order with the champion's
+predictions and, when a challenger (the shadow, services/inference/reload.py) is loaded, the
+challenger's, made then on the same windows by a second Predictor that follows the champion's
+rows and never published. A drift change (ModelDegraded on lob:models) goes out right after the
+batch that caused it; the LiveScores messages, the lob:inference:scores key and the minute rows
+are summaries, sent after that (`_publish_scores`).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ from shared.events import (
     PREDICTIONS_STREAM_FIELD,
     PREDICTIONS_STREAM_MAXLEN,
     SNAPSHOT_STREAM,
+    Prediction,
     predictions_channel,
     predictions_stream,
 )
@@ -77,6 +80,8 @@ class Batch:
     last_ids: dict[str, bytes] = field(default_factory=dict)
     seqs: dict[str, int] = field(default_factory=dict)
     acks: list[bytes] = field(default_factory=list)
+    # What to score once it is out: each round's snapshots and the champion's predictions.
+    rounds: list[list[tuple[Snapshot, Prediction]]] = field(default_factory=list)
 
 
 class InferenceService:
@@ -221,7 +226,7 @@ class InferenceService:
             self.shadow = None
             self.scorer.set_shadow(None, None)
         else:
-            shadow = Predictor()
+            shadow = Predictor(books=False)
             shadow.follow(self.predictor)
             shadow.set_model(loaded)
             self.shadow = shadow
@@ -260,13 +265,11 @@ class InferenceService:
             if forward_s:
                 self.metrics.forward.observe(forward_s)
                 self.metrics.batch.observe(sum(p.status == "ok" for p in predictions))
-            # The challenger's, on the same windows: scored below, never published.
-            shadows = self.shadow.predict(snaps)[0] if self.shadow else [None] * len(snaps)
+            batch.rounds.append(list(zip(snaps, predictions, strict=True)))
             now = time.time_ns()
-            for (entry_id, snap), pred, shadow in zip(round_, predictions, shadows, strict=True):
+            for (entry_id, snap), pred in zip(round_, predictions, strict=True):
                 pred.latency_ms = max(0.0, (now - snap.sent_ns) / 1e6) if snap.sent_ns else 0.0
                 batch.messages.append((predictions_channel(snap.symbol), pred.model_dump_json()))
-                batch.messages.extend(self.scorer.observe(snap, pred, shadow))  # ModelDegraded
                 batch.last_ids[snap.symbol] = entry_id
                 batch.seqs[snap.symbol] = pred.seq
                 self.metrics.published.labels(pred.status).inc()
@@ -278,6 +281,7 @@ class InferenceService:
         self._inflight = batch
         self._execute(batch)
         self._inflight = None
+        self._scored(batch)
 
     def _execute(self, batch: Batch) -> None:
         pipe = self.redis.pipeline(transaction=True)
@@ -315,6 +319,22 @@ class InferenceService:
         if not ran:
             self._execute(batch)
         self._inflight = None
+        self._scored(batch)
+
+    def _scored(self, batch: Batch) -> None:
+        """Score a batch that is out, round by round (the challenger predicts here, on the same
+        windows), and announce any drift change it made."""
+        news: list[tuple[str, str]] = []
+        for round_ in batch.rounds:
+            snaps = [snap for snap, _ in round_]
+            shadows = self.shadow.predict(snaps)[0] if self.shadow else [None] * len(snaps)
+            for (snap, pred), shadow in zip(round_, shadows, strict=True):
+                news += self.scorer.observe(snap, pred, shadow)  # ModelDegraded
+        if news:
+            pipe = self.redis.pipeline(transaction=False)
+            for channel, text in news:
+                pipe.publish(channel, text)
+            pipe.execute()
 
     def _restore(self) -> None:
         """Refill each symbol's window from the stream up to its last published entry."""
