@@ -93,7 +93,37 @@ def _rows(tag: str, result: dict[str, Any]) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def run(rows: int = 30_000, epochs: int = 4, samples: bool = True) -> dict[str, Any]:
+def _zoo_row(name: str, result: dict[str, Any], per_epoch: float) -> tuple[str, str, str, str]:
+    """One model of the zoo on the planted market: test scores, the backtest after costs, time."""
+    from shared.ml import zoo
+    from shared.train_config import TrainConfig
+
+    scored = result["model"]
+    entry = result.get("backtest", {}).get("entries", {}).get("model") or {}
+    test = entry.get("test") or {}
+    if entry.get("no_trades") or not test.get("trades"):
+        trading = "no trades"
+    else:
+        sharpe = test.get("sharpe")
+        trading = f"{test['trades']} trades, {test['mean_net_bps']:+.2f} net bps/trade, Sharpe " + (
+            f"{sharpe:+.2f}" if isinstance(sharpe, float) else "-"
+        )
+    params = sum(
+        p.numel() for p in zoo.build(zoo.model_config(TrainConfig(model=name))).parameters()
+    )
+    return (
+        f"planted, model zoo: {zoo.title(name)}",
+        f"macro F1 {scored['f1_macro']:.4f} (acc {scored['accuracy']:.3f}, MCC {scored['mcc']:+.3f})",
+        trading,
+        f"{per_epoch:.1f} s/epoch, {params:,} parameters",
+    )
+
+
+def run(
+    rows: int = 30_000, epochs: int = 4, samples: bool = True, models: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """The planted market (DeepLOB against the oracle and the baselines), then `models` (zoo
+    names besides deeplob) trained with the same settings on the same rows, then the samples."""
     from shared.config import get_settings
     from shared.data.store import write_dataset
     from shared.data.synth import PLANTED, synth_market, synth_pressure
@@ -133,6 +163,23 @@ def run(rows: int = 30_000, epochs: int = 4, samples: bool = True) -> dict[str, 
             *_rows("planted", result),
             ("planted: seconds per epoch (median)", f"{per_epoch:.1f} s", "", ""),
         ]
+        if models:
+            table.append(_zoo_row("deeplob", result, per_epoch))
+            figures["zoo"] = {"deeplob": model_f1}
+            for name in models:
+                zcfg = TrainConfig(**{**SETTINGS, "epochs": epochs, "model": name})
+                zresult, zper_epoch = _train("planted", zcfg, home / "runs" / f"planted-{name}")
+                table.append(_zoo_row(name, zresult, zper_epoch))
+                figures["zoo"][name] = zresult["model"]["f1_macro"]
+            best = max(books.items(), key=lambda kv: kv[1])
+            table.append(
+                (
+                    "planted, model zoo: for reference",
+                    f"best book baseline {best[0]} {best[1]:.4f}",
+                    f"oracle {oracle['f1_macro']:.4f}",
+                    "same training rows, same test rows",
+                )
+            )
         figures["planted"] = {
             "model": model_f1,
             "oracle": oracle["f1_macro"],
@@ -147,8 +194,13 @@ def run(rows: int = 30_000, epochs: int = 4, samples: bool = True) -> dict[str, 
     notes = (
         f"Planted market: `synth_market({rows}, seed={SEED}, lean={LEAN}, market={PLANTED})` "
         "(the signal in the size imbalance at levels 3-5). "
-        f"Settings: {json.dumps({**SETTINGS, 'epochs': epochs})}. "
-        "Baselines are fitted on the served fold's training rows with class weighting chosen on "
+        f"Settings: {json.dumps({**SETTINGS, 'epochs': epochs})}"
+        + (
+            f", the same for each model of the zoo ({', '.join(('deeplob', *models))}). "
+            if models
+            else ". "
+        )
+        + "Baselines are fitted on the served fold's training rows with class weighting chosen on "
         "validation; θ for each backtest is chosen on validation; everything is scored on the "
         "same test rows; costs are the spread at the book's own prices plus 1 bps a side. "
         f"Gate on the planted run: {result.get('gate', {}).get('reason')}. Wall time {wall:.0f} s."

@@ -94,15 +94,25 @@ def quality(
     samples: bool = typer.Option(
         True, "--samples/--no-samples", help="Also train on the real samples in ../shared/data."
     ),
+    zoo: bool = typer.Option(
+        True,
+        "--zoo/--no-zoo",
+        help="Also train TLOB, MLPLOB and BiN-CTABL on the planted market, same settings and "
+        "rows, for the four-model table.",
+    ),
 ) -> None:
     """DeepLOB against an oracle on a planted-signal market and against the book baselines (test
-    macro F1, net bps per trade after costs, seconds per epoch); then the real samples.
+    macro F1, net bps per trade after costs, seconds per epoch); the four models of the zoo on
+    the same rows; then the real samples.
 
     lob bench quality --rows 30000 --epochs 4
+    lob bench quality --rows 12000 --epochs 2 --no-samples   # a shorter four-model table
     """
     from devstack.bench import quality as bench_quality
+    from shared.ml.zoo import MODELS
 
-    bench_quality.run(rows=rows, epochs=epochs, samples=samples)
+    others = tuple(m for m in MODELS if m != "deeplob") if zoo else ()
+    bench_quality.run(rows=rows, epochs=epochs, samples=samples, models=others)
 
 
 @app.command("soak")

@@ -10,8 +10,9 @@ it reach "succeeded", and see the new model serve live predictions on /predict, 
 symbol in the URL: it must pick the symbol inference serves (the fed one, not the idle dataset's
 that sorts first, nor BTCUSDT). The run page's results (the model beside its baselines, the
 backtest's equity curves, calibration and the promotion gate) are checked where the result holds
-them. Screenshots of both pages, and of the run's results, at 1280 and 390 px go to
-test-artifacts/screenshots/.
+them. Then a challenger beside the champion on /predict, a drift banner, and the challenger
+promoted from its card. Screenshots of both pages, of the run's results and of /predict with
+the challenger and the drift banner, at 1280 and 390 px, go to test-artifacts/screenshots/.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 
 from devstack.stack import Stack, wait_until
@@ -59,6 +61,10 @@ ROWS = 20_000
 # five folds and the test set take a minute or two.
 TRAIN_ROWS = 2_000
 TRAIN_TIMEOUT_S = 480
+# The challenger test's runs: triple-barrier labels with a short horizon, so predictions resolve
+# within seconds of the feed's pace; drift is judged over the last DRIFT_WINDOW of them.
+LABELS = {"labels": "triple_barrier", "span": 20, "k": 1.0, "h": 10, "fee_bps": 1.0}
+DRIFT_WINDOW = 50
 
 
 @dataclass
@@ -113,6 +119,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Iterat
         "LOB_API_PORT": str(port),
         "LOB_INFERENCE_PORT": str(inference_port),
         "LOB_FLOWER_URL": "http://127.0.0.1:5555",
+        "LOB_DRIFT_WINDOW": str(DRIFT_WINDOW),
     }
     with Stack(root, env, logs=root / "logs") as dev:
         # A Redis of our own: pub/sub channel names (lob:models, lob:predictions:<SYMBOL>) are
@@ -333,3 +340,75 @@ def test_gateway_serves_the_app_at_each_route(stack: Web) -> None:
         assert resp.status_code == 200
         assert '<div id="root">' in resp.text
         assert json.dumps("DeepLOB Hub")[1:-1] in resp.text
+
+
+def test_champion_beside_challenger_drift_then_promote_the_challenger(
+    stack: Web, browser: Any, database_url: str
+) -> None:
+    """/predict with a challenger scored beside the champion and a real drift flag (the
+    champion's recorded test F1 is far above what it does live), then the challenger promoted
+    from its card. Screenshots at 1280 and 390 px."""
+    from playwright.sync_api import expect
+    from sqlalchemy.orm import Session
+
+    from shared.data.store import open_dataset
+    from shared.db import registry
+    from shared.db.session import get_engine
+    from tests.support import livekit
+
+    # Given two registered runs scored on this market's labels: a champion whose test F1 of
+    # 0.99 no live market can match, and a challenger
+    books = np.asarray(open_dataset(DATASET, home=stack.home).features[:2_000])
+    runs = [
+        livekit.scored_run(
+            stack.home, f"e2e-{name}", LABELS, books, torch_seed=k, theta=0.34, test_f1=f1
+        )
+        for k, (name, f1) in enumerate((("champion", 0.99), ("challenger", None)))
+    ]
+    with Session(get_engine(database_url)) as s:
+        champion, challenger = (registry.register_run(s, run).id for run in runs)
+        s.commit()
+    stack.api("POST", f"/api/models/{champion}/promote")
+    stack.api("POST", f"/api/models/{challenger}/shadow")
+
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.goto(f"{stack.base}/train")
+    page.get_by_label("API token").fill(TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    # When /predict is open on the fed symbol
+    page.goto(f"{stack.base}/predict?symbol={SYMBOL}")
+    card = page.get_by_test_id("challenger-card")
+    expect(card).to_be_visible(timeout=60_000)
+    # Then both are scored live, side by side, and the champion's drift shows as a banner
+    _wait(
+        lambda: (
+            page.get_by_test_id("duel-scored-challenger").inner_text().strip() not in ("", "0", "–")
+        ),
+        120,
+        "the challenger's live figures",
+        stack,
+    )
+    expect(page.get_by_test_id("live-degraded")).to_be_visible(timeout=120_000)
+    assert "NaN" not in card.inner_text()
+    _shot(page, "predict-challenger-drift-1280")
+    phone = context.new_page()
+    phone.set_viewport_size({"width": 390, "height": 844})
+    phone.goto(f"{stack.base}/predict?symbol={SYMBOL}")
+    expect(phone.get_by_test_id("challenger-card")).to_be_visible(timeout=60_000)
+    expect(phone.get_by_test_id("live-degraded")).to_be_visible(timeout=60_000)
+    assert _fits_width(phone)
+    _shot(phone, "predict-challenger-drift-390")
+
+    # When the challenger is promoted from its card
+    card.get_by_role("button", name="Promote challenger").click()
+    page.get_by_role("button", name="Confirm promotion").click()
+    # Then the challenger serves: the page's model is its version, and the old champion is
+    # the challenger now
+    want = f"{runs[1].name}/fold5"
+    expect(page.get_by_test_id("model-version")).to_have_attribute("title", want, timeout=60_000)
+    active = stack.api("GET", "/api/models/active")
+    assert (active["model"]["id"], active["shadow"]["id"]) == (challenger, champion)
+    context.close()

@@ -201,6 +201,9 @@ def test_promoting_the_challenger_swaps_them_with_no_gap_in_seq(
     switch = versions.index(vb)
     assert switch > SWAP_AT - WINDOW and set(versions[:switch]) == {va}
     assert set(versions[switch:]) == {vb}
+    # the client heard of the swap, without the server's directories
+    (shadow,) = [m for m in got.other if m.get("type") == "shadow"]
+    assert shadow["model"]["version_id"] != challenger_id and "path" not in shadow["model"]
     # and they swapped places: the old champion is the challenger now, still scored
     status = livekit.inference_status(live_stack)
     assert (status["model_version"], status["shadow_version"]) == (vb, va)

@@ -75,13 +75,16 @@ BACKFILLED = Counter(
 
 
 def _public_promotion(text: str) -> str:
-    """A promotion as browsers see it: without `path`, a directory on the server."""
+    """A lob:models message as browsers see it: without `path` (a directory on the server), also
+    inside a shadow's `model`."""
     try:
         data = json.loads(text)
     except ValueError:
         return text
     if isinstance(data, dict):
         data.pop("path", None)
+        if isinstance(data.get("model"), dict):
+            data["model"].pop("path", None)
     return json.dumps(data)
 
 

@@ -3,6 +3,7 @@ import logo from "./assets/logo.svg";
 import { LiveProvider } from "./live/LiveProvider";
 import { PredictPage } from "./predict/PredictPage";
 import { SessionProvider } from "./session/SessionProvider";
+import { ComparePage } from "./train/ComparePage";
 import { TrainPage } from "./train/TrainPage";
 import { ConnectionBadge } from "./ui/ConnectionBadge";
 import { HealthBanner } from "./ui/HealthBanner";
@@ -35,6 +36,7 @@ export function App() {
             <Route path="/" element={<Navigate to="/predict" replace />} />
             <Route path="/predict" element={<PredictPage />} />
             <Route path="/train" element={<TrainPage />} />
+            <Route path="/train/compare" element={<ComparePage />} />
             <Route path="*" element={<Navigate to="/predict" replace />} />
           </Routes>
         </main>

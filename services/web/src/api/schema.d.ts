@@ -247,10 +247,37 @@ export interface paths {
         put?: never;
         /**
          * Promote Model
-         * @description Serve this version (roll back or pin): verified against its manifest first.
+         * @description Serve this version (roll back or pin): verified against its manifest, and loaded as its
+         *     model.json says, first. Promoting the shadow swaps it with the champion.
          */
         post: operations["promote_model_api_models__model_id__promote_post"];
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/models/{model_id}/shadow": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Shadow Model
+         * @description Score this version live beside the champion, as the challenger (at most one: it replaces
+         *     any other). Its predictions are never sent to clients. It passes the checks of any hot
+         *     reload; promoting it swaps it with the champion.
+         */
+        post: operations["shadow_model_api_models__model_id__shadow_post"];
+        /**
+         * Unshadow Model
+         * @description Stop scoring this version as the challenger (404 when it is not the shadow).
+         */
+        delete: operations["unshadow_model_api_models__model_id__shadow_delete"];
         options?: never;
         head?: never;
         patch?: never;
@@ -327,6 +354,7 @@ export interface components {
         /** ActiveModelOut */
         ActiveModelOut: {
             model?: components["schemas"]["ModelOut"] | null;
+            shadow?: components["schemas"]["ModelOut"] | null;
             inference?: components["schemas"]["InferenceStatus"] | null;
             /** Inference Error */
             inference_error?: string | null;
@@ -526,6 +554,8 @@ export interface components {
             run_dir?: string | null;
             /** Loaded At */
             loaded_at?: number | string | null;
+            /** Shadow Version */
+            shadow_version?: string | null;
             /**
              * Refused Total
              * @default 0
@@ -722,6 +752,13 @@ export interface components {
             /** Symbol */
             symbol: string;
             /**
+             * Role
+             * @description champion: served to clients; challenger: the shadow, scored only; retired: served earlier, figures kept
+             * @default champion
+             * @enum {string}
+             */
+            role: "champion" | "challenger" | "retired";
+            /**
              * Labels
              * @enum {string}
              */
@@ -831,6 +868,11 @@ export interface components {
             promoted_at?: string | null;
             /** Active */
             active: boolean;
+            /**
+             * Shadow
+             * @default false
+             */
+            shadow: boolean;
             /** Weights Sha256 */
             weights_sha256: string;
             /** Metrics */
@@ -841,6 +883,20 @@ export interface components {
             gate_passed?: boolean | null;
             /** Gate Reason */
             gate_reason?: string | null;
+        };
+        /**
+         * ModelRef
+         * @description A registered model version's fold, where inference finds it.
+         */
+        ModelRef: {
+            /** Version Id */
+            version_id: number;
+            /** Job Id */
+            job_id: string;
+            /** Fold */
+            fold: number;
+            /** Path */
+            path: string;
         };
         /** ModelScores */
         ModelScores: {
@@ -865,6 +921,22 @@ export interface components {
             calibration?: components["schemas"]["Calibration"] | null;
         } & {
             [key: string]: unknown;
+        };
+        /**
+         * ModelShadow
+         * @description lob:models and models/shadow.json: the challenger inference scores beside the champion
+         *     (never published to clients), or none (`model` null: the shadow is removed).
+         */
+        ModelShadow: {
+            /**
+             * Type
+             * @default shadow
+             * @constant
+             */
+            type: "shadow";
+            model?: components["schemas"]["ModelRef"] | null;
+            /** Ts */
+            ts?: number;
         };
         /** Outcome */
         Outcome: {
@@ -1008,6 +1080,11 @@ export interface components {
              * @description the served fold
              */
             fold?: number | null;
+            /**
+             * Arch
+             * @description the network (shared/ml/zoo.py: deeplob, tlob, mlplob, binctabl); a result without it is DeepLOB's
+             */
+            arch?: string | null;
             /** Classes */
             classes?: string[] | null;
             test?: components["schemas"]["ResultTestSet"] | null;
@@ -1102,6 +1179,13 @@ export interface components {
         /** TrainConfig */
         TrainConfig: {
             /**
+             * Model
+             * @description the network: deeplob (Zhang et al. 2019), tlob or mlplob (Berti & Kasneci 2025), binctabl (Tran et al. 2021)
+             * @default deeplob
+             * @enum {string}
+             */
+            model: "deeplob" | "tlob" | "mlplob" | "binctabl";
+            /**
              * Labels
              * @default triple_barrier
              * @enum {string}
@@ -1177,7 +1261,7 @@ export interface components {
             batch_size: number;
             /**
              * Batching
-             * @description training batches: independent windows or shared-conv segments
+             * @description training batches: independent windows or shared-conv segments (deeplob only)
              * @default windows
              * @enum {string}
              */
@@ -1201,13 +1285,13 @@ export interface components {
             select: "val_loss" | "val_f1";
             /**
              * Dropout Lstm
-             * @description dropout on the LSTM's inputs
+             * @description dropout on the LSTM's inputs (deeplob only)
              * @default 0
              */
             dropout_lstm: number;
             /**
              * Dropout Head
-             * @description dropout before the output layer
+             * @description dropout before the output layer (deeplob, tlob, mlplob; binctabl keeps its paper's 0.1 after each bilinear layer)
              * @default 0
              */
             dropout_head: number;
@@ -1413,12 +1497,6 @@ export interface components {
         };
         /** ModelPromoted */
         ModelPromoted: {
-            /**
-             * Type
-             * @default promoted
-             * @constant
-             */
-            type: "promoted";
             /** Version Id */
             version_id: number;
             /** Job Id */
@@ -1427,6 +1505,12 @@ export interface components {
             fold: number;
             /** Path */
             path: string;
+            /**
+             * Type
+             * @default promoted
+             * @constant
+             */
+            type: "promoted";
             /** Ts */
             ts?: number;
         };
@@ -2222,6 +2306,7 @@ export interface operations {
             query?: never;
             header?: never;
             path: {
+                /** @description a model version id */
                 model_id: number;
             };
             cookie?: never;
@@ -2235,6 +2320,142 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelOut"];
+                };
+            };
+            /** @description missing or wrong token / session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description no such job or model version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description conflict: the job is finished, or the files do not match the manifest */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description PostgreSQL or Redis unavailable (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    shadow_model_api_models__model_id__shadow_post: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a model version id */
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelShadow"];
+                };
+            };
+            /** @description missing or wrong token / session */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description no such job or model version */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description conflict: the job is finished, or the files do not match the manifest */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+            /** @description Validation Error */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["HTTPValidationError"];
+                };
+            };
+            /** @description PostgreSQL or Redis unavailable (see Retry-After) */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorOut"];
+                };
+            };
+        };
+    };
+    unshadow_model_api_models__model_id__shadow_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description a model version id */
+                model_id: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Successful Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ModelShadow"];
                 };
             };
             /** @description missing or wrong token / session */

@@ -2,6 +2,18 @@
 // Do not edit: `npm run api:dump` refreshes it.
 export const TrainConfigSchema = {
   "properties": {
+    "model": {
+      "type": "string",
+      "enum": [
+        "deeplob",
+        "tlob",
+        "mlplob",
+        "binctabl"
+      ],
+      "title": "Model",
+      "description": "the network: deeplob (Zhang et al. 2019), tlob or mlplob (Berti & Kasneci 2025), binctabl (Tran et al. 2021)",
+      "default": "deeplob"
+    },
     "labels": {
       "type": "string",
       "enum": [
@@ -111,7 +123,7 @@ export const TrainConfigSchema = {
         "segments"
       ],
       "title": "Batching",
-      "description": "training batches: independent windows or shared-conv segments",
+      "description": "training batches: independent windows or shared-conv segments (deeplob only)",
       "default": "windows"
     },
     "lr": {
@@ -143,7 +155,7 @@ export const TrainConfigSchema = {
       "exclusiveMaximum": 1,
       "minimum": 0,
       "title": "Dropout Lstm",
-      "description": "dropout on the LSTM's inputs",
+      "description": "dropout on the LSTM's inputs (deeplob only)",
       "default": 0
     },
     "dropout_head": {
@@ -151,7 +163,7 @@ export const TrainConfigSchema = {
       "exclusiveMaximum": 1,
       "minimum": 0,
       "title": "Dropout Head",
-      "description": "dropout before the output layer",
+      "description": "dropout before the output layer (deeplob, tlob, mlplob; binctabl keeps its paper's 0.1 after each bilinear layer)",
       "default": 0
     },
     "weight_decay": {

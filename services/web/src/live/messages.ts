@@ -29,8 +29,11 @@ export type LiveBacktest = Wire["LiveBacktest"];
 export type Outcome = Wire["Outcome"];
 /** Drift flagged (degraded) or cleared for a model version on a symbol; relayed to every client. */
 export type ModelDegraded = Wire["ModelDegraded"];
+/** The challenger set (`model`) or removed (`model` null); relayed to every client. */
+export type ModelShadow = Wire["ModelShadow"];
 
-export type LiveMessage = Prediction | LiveScores | JobEvent | ModelPromoted | ModelDegraded | ErrorMessage;
+export type LiveMessage =
+  Prediction | LiveScores | JobEvent | ModelPromoted | ModelShadow | ModelDegraded | ErrorMessage;
 
 // Every JobEvent type, and only those: the compiler holds this to the generated union.
 const JOB_TYPES: Record<JobEventType, true> = {
@@ -58,6 +61,10 @@ export function isPromoted(m: LiveMessage): m is ModelPromoted {
 
 export function isScores(m: LiveMessage): m is LiveScores {
   return m.type === "scores";
+}
+
+export function isShadow(m: LiveMessage): m is ModelShadow {
+  return m.type === "shadow";
 }
 
 export function isDegraded(m: LiveMessage): m is ModelDegraded {

@@ -2,31 +2,11 @@ import { act, screen, waitFor, within } from "@testing-library/react";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { LiveScores, ModelDegraded, Outcome } from "../live/messages";
 import { FakeSocket } from "../test/fakeSocket";
+import { EMPTY_CONFUSION, liveScores } from "../test/liveScores";
 import { GATEWAY, openPredict, prediction } from "../test/predictPage";
 
-const NONE = [
-  [0, 0, 0],
-  [0, 0, 0],
-  [0, 0, 0],
-];
-
-const scores = (patch: Partial<LiveScores> = {}): LiveScores => ({
-  type: "scores",
-  model_version: "v1",
-  symbol: "DEMO",
-  labels: "triple_barrier",
-  horizon: 10,
-  loaded_at: 1_700_000_000,
-  resolved: 1_210,
-  last: { samples: 1_000, accuracy: 0.52, f1_macro: 0.41, confusion: NONE },
-  since_load: { samples: 1_200, accuracy: 0.5, f1_macro: 0.4, confusion: NONE },
-  backtest: { theta: 0.6, fee_bps: 1, horizon: 10, trades: 7, net_bps: 12.5, hit_rate: 0.5714, position: 1 },
-  test_accuracy: 0.48,
-  test_f1_macro: 0.45,
-  degraded: false,
-  recent: [],
-  ...patch,
-});
+const NONE = EMPTY_CONFUSION;
+const scores = liveScores;
 
 const degraded = (patch: Partial<ModelDegraded> = {}): ModelDegraded => ({
   type: "model_degraded",

@@ -1,29 +1,10 @@
-import type { LiveScores, ScoreFigures } from "../live/messages";
 import { Notice } from "../ui/Notice";
-import { fixed, pct, signed } from "../ui/format";
+import { pct } from "../ui/format";
+import { figure, netBps, SCORE_ROWS } from "./liveFigures";
 import { OutcomeStrip } from "./OutcomeStrip";
 import type { LiveScoring } from "./useLiveScores";
 
 const POSITION = { 1: "long", 0: "flat", [-1]: "short" } as const;
-
-/** A live figure, or none while nothing is scored (no samples is no figure, never 0%). */
-function figure(f: ScoreFigures, value: number | null | undefined, show: (x: number) => string) {
-  return f.samples > 0 && value != null ? show(value) : "–";
-}
-
-const f1 = (x: number | null | undefined) => fixed(x, 3);
-
-/** The table's rows: a live figure, its test-set counterpart, how it prints, its testids' stem. */
-const ROWS = [
-  { name: "Hit rate", id: "acc", live: "accuracy", test: "test_accuracy", show: pct },
-  { name: "Macro F1", id: "f1", live: "f1_macro", test: "test_f1_macro", show: f1 },
-] as const satisfies readonly {
-  name: string;
-  id: string;
-  live: keyof ScoreFigures;
-  test: keyof LiveScores;
-  show: (x: number | null | undefined) => string;
-}[];
 
 /**
  * The served model's live hit rate and macro F1 on the symbol (last 1,000 and since load) beside
@@ -62,7 +43,7 @@ export function LiveScoresCard({ scoring }: { scoring: LiveScoring }) {
             </tr>
           </thead>
           <tbody>
-            {ROWS.map((r) => (
+            {SCORE_ROWS.map((r) => (
               <tr key={r.id}>
                 <th scope="row">{r.name}</th>
                 <td data-testid={`live-${r.id}-last`}>{figure(last, last[r.live], r.show)}</td>
@@ -91,7 +72,7 @@ export function LiveScoresCard({ scoring }: { scoring: LiveScoring }) {
               <div className="stat">
                 <div className="k">Net</div>
                 <div className="v" data-testid="live-net-bps">
-                  {bt.trades ? `${signed(bt.net_bps)} bps` : "–"}
+                  {netBps(bt)}
                 </div>
               </div>
               <div className="stat">

@@ -1,4 +1,4 @@
-import { useQuery } from "@tanstack/react-query";
+import { useQuery, useQueryClient } from "@tanstack/react-query";
 import { useEffect, useMemo } from "react";
 import { Link, useSearchParams } from "react-router";
 import { api, unwrap, type Schemas } from "../api/client";
@@ -7,11 +7,13 @@ import { EmptyState, Notice } from "../ui/Notice";
 import { useTitle } from "../ui/useTitle";
 import { fixed, pct, price, shortVersion, timeOfNs } from "../ui/format";
 import { BookLadder } from "./BookLadder";
+import { ChallengerCard } from "./ChallengerCard";
 import { DriftBanner } from "./DriftBanner";
 import { LiveScoresCard } from "./LiveScoresCard";
 import { ProbabilityBars } from "./ProbabilityBars";
 import { Sparkline } from "./Sparkline";
 import { fetchSymbolSources, openingSymbol, pickerSymbols } from "./symbols";
+import { useChallenger } from "./useChallenger";
 import { useLiveScores } from "./useLiveScores";
 import { usePredictionStream } from "./usePredictionStream";
 
@@ -61,6 +63,13 @@ export function PredictPage() {
   const version = latest?.model_version ?? active.data?.inference?.model_version ?? serving?.version ?? null;
   const scoring = useLiveScores(symbol, version);
   const signals = useMemo(() => stream.points.map((p) => p.signal), [stream.points]);
+  const challenger = useChallenger(symbol, active.data);
+  const queryClient = useQueryClient();
+  // A promotion or a removed challenger changes the roles: ask the registry and inference again.
+  const challengerChanged = () => {
+    for (const key of ["active-model", "live-scores", "models"])
+      void queryClient.invalidateQueries({ queryKey: [key] });
+  };
 
   return (
     <div className="page">
@@ -247,6 +256,15 @@ export function PredictPage() {
             <BookLadder prediction={latest} />
           </section>
           {!noModel && <LiveScoresCard scoring={scoring} />}
+          {symbol && challenger && (
+            <ChallengerCard
+              symbol={symbol}
+              champion={scoring.scores}
+              championVersion={version}
+              challenger={challenger}
+              onChanged={challengerChanged}
+            />
+          )}
         </div>
       </div>
     </div>

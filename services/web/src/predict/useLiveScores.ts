@@ -33,7 +33,8 @@ export interface LiveScoring {
 
 const pairKey = (version: string, symbol: string) => `${version}|${symbol.toUpperCase()}`;
 
-function fetchLiveScores() {
+/** Inference's report: every recent model version's live scores on every symbol, with its role. */
+export function fetchLiveScores() {
   return unwrap(api.GET("/api/live/scores"));
 }
 

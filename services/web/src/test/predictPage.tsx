@@ -1,13 +1,15 @@
 // The /predict page as the component tests open it: fetch answered from a table of gateway
-// responses (404 for the rest), a LiveSocket over the fake WebSocket, the app's query client.
+// responses (404 for the rest), a LiveSocket over the fake WebSocket, the app's query client and
+// its session (signed out unless the table answers /api/session).
 import { act } from "@testing-library/react";
 import { MemoryRouter } from "react-router";
-import { vi } from "vitest";
 import { LiveProvider } from "../live/LiveProvider";
 import type { Prediction } from "../live/messages";
 import { LiveSocket } from "../live/socket";
 import { PredictPage } from "../predict/PredictPage";
+import { SessionProvider } from "../session/SessionProvider";
 import { FakeSocket } from "./fakeSocket";
+import { stubGateway } from "./gateway";
 import { renderWithQuery } from "./render";
 
 // The gateway's answers on a first `make up`: inference serves DEMO, the only dataset is "demo".
@@ -34,24 +36,21 @@ export const prediction = (symbol: string, patch: Partial<Prediction> = {}): Pre
   ...patch,
 });
 
-/** Render /predict at `url` with the socket open; returns the socket to deliver messages on. */
+/**
+ * Render /predict at `url` with the socket open; returns the socket to deliver messages on.
+ * `answers` is the gateway's table (stubGateway, gateway.ts).
+ */
 export function openPredict(url: string, answers: Record<string, unknown> = GATEWAY): FakeSocket {
-  vi.stubGlobal(
-    "fetch",
-    vi.fn(async (request: Request) => {
-      const body = answers[new URL(request.url).pathname];
-      return body === undefined
-        ? new Response('{"detail": "not found"}', { status: 404 })
-        : new Response(JSON.stringify(body), { headers: { "Content-Type": "application/json" } });
-    }),
-  );
+  stubGateway(answers);
   const live = new LiveSocket({ url: "ws://x/ws/model-test-t", createSocket: (u) => new FakeSocket(u) });
   renderWithQuery(
-    <LiveProvider socket={live}>
-      <MemoryRouter initialEntries={[url]}>
-        <PredictPage />
-      </MemoryRouter>
-    </LiveProvider>,
+    <SessionProvider>
+      <LiveProvider socket={live}>
+        <MemoryRouter initialEntries={[url]}>
+          <PredictPage />
+        </MemoryRouter>
+      </LiveProvider>
+    </SessionProvider>,
   );
   const ws = FakeSocket.last();
   act(() => ws.open());

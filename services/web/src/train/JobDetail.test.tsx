@@ -1,12 +1,13 @@
-import { act, fireEvent, render, screen, waitFor } from "@testing-library/react";
+import { act, fireEvent, render, screen, waitFor, within } from "@testing-library/react";
 import { MemoryRouter } from "react-router";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Schemas } from "../api/client";
 import { LiveProvider } from "../live/LiveProvider";
-import type { JobEvent } from "../live/messages";
+import type { JobEvent, LiveScores } from "../live/messages";
 import { LiveSocket } from "../live/socket";
 import { SessionProvider } from "../session/SessionProvider";
 import { FakeSocket } from "../test/fakeSocket";
+import { liveScores } from "../test/liveScores";
 import { renderWithQuery } from "../test/render";
 import { JobDetail } from "./JobDetail";
 import { JobProgress } from "./JobParts";
@@ -14,6 +15,7 @@ import { CONFIG_DEFAULTS } from "./trainForm";
 
 type Job = Schemas["JobDetail"];
 type Progress = Schemas["Progress"];
+type Minute = Schemas["LiveMinuteOut"];
 
 const job = (status: Job["status"], progress: Progress): Job => ({
   id: "job-7",
@@ -49,6 +51,10 @@ const AFTER_EPOCH_2: Progress = {
 
 let row: Job;
 let fetches = 0;
+// Inference's live report, the history per symbol, and the history queries asked.
+let liveReport: { scores: LiveScores[]; drift_window: number; drift_margin: number };
+let history: Record<string, Minute[]> = {};
+let historyAsked: string[] = [];
 // What GET /api/jobs/job-7 answers: the row, or 503 as while PostgreSQL is down.
 let failing = false;
 let live: LiveSocket;
@@ -80,6 +86,13 @@ function openRun(): FakeSocket {
         fetches += 1;
         if (failing) return answer({ detail: "database unavailable" }, 503);
       }
+      if (path === "/api/live/scores") return answer(liveReport);
+      if (path === "/api/datasets") return answer([{ name: "btc", rows: 60_000, symbols: ["BTCUSDT"] }]);
+      if (path === "/api/live/scores/history") {
+        historyAsked.push(new URL(request.url).search);
+        const symbol = new URL(request.url).searchParams.get("symbol");
+        return answer({ model_version: "job-7/fold2", symbol, minutes: history[symbol ?? ""] ?? [] });
+      }
       return answer(row);
     }),
   );
@@ -95,6 +108,9 @@ const event = (e: Partial<JobEvent> & Pick<JobEvent, "type">): JobEvent => ({ jo
 beforeEach(() => {
   FakeSocket.reset();
   fetches = 0;
+  liveReport = { scores: [], drift_window: 1_000, drift_margin: 0.1 };
+  history = {};
+  historyAsked = [];
   failing = false;
   onChanged.mockReset();
 });
@@ -216,5 +232,94 @@ describe("JobProgress", () => {
 
     expect(screen.getByTestId("job-progress")).toHaveTextContent("69%");
     expect(screen.queryByRole("progressbar", { name: "Batch progress" })).not.toBeInTheDocument();
+  });
+});
+
+const DONE: Progress = { ...MIDWAY, fraction: 1, label: "Complete" };
+
+const minute = (at: string, f1: number, accuracy: number): Minute => ({
+  minute: at,
+  resolved: 60,
+  correct: 30,
+  accuracy: 0.5,
+  confusion: [
+    [10, 5, 5],
+    [5, 10, 5],
+    [5, 5, 10],
+  ],
+  window_accuracy: accuracy,
+  window_f1_macro: f1,
+  trades: 1,
+  net_bps: 2.5,
+});
+
+const succeeded = (over: Partial<Job> = {}): Job => ({
+  ...job("succeeded", DONE),
+  config: { ...CONFIG_DEFAULTS, epochs: 4, folds: 2, model: "tlob" },
+  result: { fold: 2, arch: "tlob", model: { accuracy: 0.5, f1_macro: 0.45 } },
+  ...over,
+});
+
+describe("JobDetail live history", () => {
+  it("charts the served version's windowed macro F1 and accuracy per minute against its test F1", async () => {
+    // Given a succeeded run whose job-7/fold2 inference has scored on BTCUSDT for two minutes
+    row = succeeded();
+    history = {
+      BTCUSDT: [minute("2026-03-02T10:00:00Z", 0.41, 0.5), minute("2026-03-02T10:01:00Z", 0.43, 0.52)],
+    };
+    openRun();
+
+    // Then the run page draws them, with the test macro F1 as the reference
+    const card = await screen.findByTestId("live-history");
+    expect(
+      await within(card).findByRole("figure", {
+        name: "Live macro F1 and accuracy per minute on BTCUSDT, against its test macro F1 0.450",
+      }),
+    ).toBeInTheDocument();
+    expect(within(card).getByTestId("live-history-summary")).toHaveTextContent(
+      "2 minutes, 120 predictions scored; live macro F1 now 0.430 against 0.450 on the test set.",
+    );
+    expect(historyAsked).toContain("?model_version=job-7%2Ffold2&symbol=BTCUSDT");
+  });
+
+  it("offers each symbol the version is scored on, the live report's first", async () => {
+    row = succeeded();
+    liveReport.scores = [liveScores({ model_version: "job-7/fold2", symbol: "ETHUSDT" })];
+    history = { BTCUSDT: [minute("2026-03-02T10:00:00Z", 0.4, 0.5)] };
+    openRun();
+
+    // The live report's symbol is shown first: no rows there yet
+    const card = await screen.findByTestId("live-history");
+    const tabs = await within(card).findByRole("group", { name: "Symbol shown" });
+    expect(within(tabs).getByRole("button", { name: "ETHUSDT" })).toHaveAttribute("aria-pressed", "true");
+    expect(await within(card).findByTestId("live-history-empty")).toHaveTextContent("No live history yet");
+
+    // When the dataset's symbol is picked, its minute shows
+    fireEvent.click(within(tabs).getByRole("button", { name: "BTCUSDT" }));
+    expect(await within(card).findByRole("figure", { name: /per minute on BTCUSDT/ })).toBeInTheDocument();
+  });
+
+  it("says there is no live history yet when there are no rows", async () => {
+    row = succeeded();
+    openRun();
+    const card = await screen.findByTestId("live-history");
+    expect(await within(card).findByTestId("live-history-empty")).toHaveTextContent("No live history yet");
+    expect(within(card).queryByRole("figure")).not.toBeInTheDocument();
+  });
+
+  it("is not asked for while the run has not succeeded", async () => {
+    row = job("running", MIDWAY);
+    openRun();
+    await waitFor(() => expect(screen.getByTestId("job-progress")).toHaveTextContent("69%"));
+    await act(async () => {});
+    expect(screen.queryByTestId("live-history")).not.toBeInTheDocument();
+    expect(historyAsked).toEqual([]);
+  });
+
+  it("names the run's network, and titles its results after it", async () => {
+    row = succeeded();
+    openRun();
+    expect(await screen.findByTestId("run-model")).toHaveTextContent("TLOB");
+    expect(await screen.findByText("TLOB (fold 2)")).toBeInTheDocument();
   });
 });

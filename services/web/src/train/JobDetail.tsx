@@ -4,6 +4,8 @@ import { useSession } from "../session/SessionProvider";
 import { EmptyState, Notice } from "../ui/Notice";
 import { shortId } from "./JobList";
 import { JobCurves, JobEnding, JobHeader, JobProgress, JobResults, JobSettings } from "./JobParts";
+import { LiveHistory } from "./LiveHistory";
+import { modelScores, servedVersion } from "./result";
 import { isActive, useJobRun } from "./useJobRun";
 
 type Model = Schemas["ModelOut"];
@@ -15,7 +17,8 @@ interface Props {
 }
 
 /**
- * One run, live: progress, curves per fold, test metrics against baselines, Cancel and Promote.
+ * One run, live: progress, curves per fold, test metrics against baselines, Cancel and Promote,
+ * and once it succeeded, how its model has done live since.
  * The state is useJobRun's; the parts (JobParts.tsx) draw it.
  */
 export function JobDetail({ jobId, models, onChanged }: Props) {
@@ -71,12 +74,19 @@ export function JobDetail({ jobId, models, onChanged }: Props) {
       <JobEnding status={status} errorText={run.errorText} />
       <JobCurves points={run.points} folds={job.progress.folds ?? job.config.folds} active={active} />
       {status === "succeeded" && (
-        <JobResults
-          result={job.result ?? null}
-          model={models.find((m) => m.job_id === job.id)}
-          models={models}
-          onChanged={onChanged}
-        />
+        <>
+          <JobResults
+            result={job.result ?? null}
+            model={models.find((m) => m.job_id === job.id)}
+            models={models}
+            onChanged={onChanged}
+          />
+          <LiveHistory
+            version={servedVersion(job, models)}
+            dataset={job.dataset}
+            testF1={job.result ? (modelScores(job.result)?.f1_macro ?? null) : null}
+          />
+        </>
       )}
     </div>
   );

@@ -3,6 +3,7 @@ import type { Schemas } from "../api/client";
 import { EmptyState } from "../ui/Notice";
 import { StatusPill } from "../ui/StatusPill";
 import { dateTime, duration } from "../ui/format";
+import { modelTitle } from "./zoo";
 
 type Job = Schemas["JobOut"];
 
@@ -13,10 +14,16 @@ interface Props {
   pages: number;
   total: number;
   onPage: (page: number) => void;
+  /** The runs ticked to compare; only succeeded runs can be. */
+  compare: string[];
+  onCompareToggle: (id: string) => void;
 }
 
-/** Runs, newest first, each linking to its live page (/train?job=<id>). */
-export function JobList({ jobs, selected, page, pages, total, onPage }: Props) {
+/**
+ * Runs, newest first, each linking to its live page (/train?job=<id>); a succeeded run has a box
+ * to tick for the comparison.
+ */
+export function JobList({ jobs, selected, page, pages, total, onPage, compare, onCompareToggle }: Props) {
   if (!jobs.length) {
     return (
       <EmptyState icon="▶" title="No training runs yet">
@@ -28,7 +35,18 @@ export function JobList({ jobs, selected, page, pages, total, onPage }: Props) {
     <>
       <ul className="jobs" aria-label="Training runs">
         {jobs.map((job) => (
-          <li key={job.id}>
+          <li key={job.id} className="job-item">
+            {job.status === "succeeded" ? (
+              <input
+                type="checkbox"
+                className="job-compare"
+                checked={compare.includes(job.id)}
+                onChange={() => onCompareToggle(job.id)}
+                aria-label={`Compare run ${shortId(job.id)}`}
+              />
+            ) : (
+              <span className="job-compare" aria-hidden="true" />
+            )}
             <Link
               className="job-link"
               to={`/train?job=${encodeURIComponent(job.id)}`}
@@ -40,6 +58,7 @@ export function JobList({ jobs, selected, page, pages, total, onPage }: Props) {
               </span>
               <StatusPill status={job.status} />
               <span className="job-sub">
+                <span data-testid="job-model">{modelTitle(job.config.model)}</span>
                 <span>{dateTime(job.created_at)}</span>
                 {job.started_at && <span>{duration(job.started_at, job.finished_at)}</span>}
                 {job.config.quick && <span>quick</span>}

@@ -8,10 +8,11 @@ import { StatusPill } from "../ui/StatusPill";
 import { dateTime, duration, shortVersion } from "../ui/format";
 import { shortId } from "./JobList";
 import type { MetricPoint } from "./MetricsCurves";
-import { ModelActions, isCandidate } from "./ModelsPanel";
+import { ChallengerActions, ModelActions, isCandidate } from "./ModelsPanel";
 import { percent, type Progress } from "./progress";
 import { ResultsView } from "./ResultsView";
 import { isActive, type Job, type JobStatus } from "./useJobRun";
+import { modelTitle } from "./zoo";
 
 const MetricsCurves = lazy(() => import("./MetricsCurves"));
 
@@ -124,6 +125,10 @@ export function JobSettings({ job }: { job: Job }) {
   return (
     <dl className="kv" style={{ marginTop: 16 }}>
       <div>
+        <dt>Network</dt>
+        <dd data-testid="run-model">{modelTitle(job.result?.arch ?? config.model)}</dd>
+      </div>
+      <div>
         <dt>Created</dt>
         <dd>{dateTime(job.created_at)}</dd>
       </div>
@@ -232,6 +237,7 @@ export function JobResults({
                 Candidate
               </span>
             )}
+            <ChallengerActions model={model} onChanged={onChanged} />
             <ModelActions model={model} models={models} onChanged={onChanged} />
           </div>
         )}

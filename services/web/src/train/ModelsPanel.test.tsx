@@ -1,8 +1,9 @@
-import { render, screen, waitFor, within } from "@testing-library/react";
+import { act, render, screen, waitFor, within } from "@testing-library/react";
 import userEvent from "@testing-library/user-event";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Schemas } from "../api/client";
 import { SessionProvider } from "../session/SessionProvider";
+import { Answer, requested, stubGateway } from "../test/gateway";
 import { ModelsPanel } from "./ModelsPanel";
 
 type Model = Schemas["ModelOut"];
@@ -15,6 +16,7 @@ const model = (id: number, over: Partial<Model>): Model => ({
   created_at: "2026-03-01T10:00:00Z",
   promoted_at: null,
   active: false,
+  shadow: false,
   weights_sha256: "0".repeat(64),
   gate_passed: null,
   gate_reason: null,
@@ -109,5 +111,79 @@ describe("ModelsPanel", () => {
     await user.click(button);
     await waitFor(() => expect(onChanged).toHaveBeenCalledOnce());
     expect(calls).toContain("POST /api/models/2/promote");
+  });
+});
+
+describe("ModelsPanel challenger", () => {
+  // v3 serves; v4 is scored as the challenger.
+  const WITH_SHADOW = MODELS.map((m) => (m.id === 4 ? { ...m, shadow: true } : m));
+  const signedIn = { "/api/session": { signed_in: true, token_configured: true } };
+
+  const panel = (onChanged = () => {}) =>
+    render(
+      <SessionProvider>
+        <ModelsPanel models={WITH_SHADOW} error={null} onChanged={onChanged} />
+      </SessionProvider>,
+    );
+
+  it("marks the challenger and offers every other version that does not serve as one", async () => {
+    stubGateway(signedIn);
+    panel();
+
+    expect(within(rowOf(4)).getByTestId("model-challenger")).toHaveTextContent("Challenger");
+    expect(await within(rowOf(4)).findByRole("button", { name: /^Stop challenger: model/ })).toBeEnabled();
+    for (const id of [1, 2])
+      expect(within(rowOf(id)).getByRole("button", { name: /^Score as challenger: model/ })).toBeEnabled();
+    expect(within(rowOf(1)).queryByTestId("model-challenger")).not.toBeInTheDocument();
+    // The serving version is the champion: it cannot be its own challenger
+    expect(within(rowOf(3)).queryByRole("button", { name: /challenger/ })).not.toBeInTheDocument();
+  });
+
+  it("scores a version as the challenger, and stops the challenger", async () => {
+    const user = userEvent.setup();
+    const onChanged = vi.fn();
+    stubGateway({
+      ...signedIn,
+      "POST /api/models/2/shadow": { type: "shadow", model: null, ts: 1 },
+      "DELETE /api/models/4/shadow": { type: "shadow", model: null, ts: 2 },
+    });
+    panel(onChanged);
+
+    await user.click(await within(rowOf(2)).findByRole("button", { name: /^Score as challenger/ }));
+    await waitFor(() => expect(onChanged).toHaveBeenCalledOnce());
+    expect(requested("POST /api/models/2/shadow")).toBe(1);
+
+    await user.click(within(rowOf(4)).getByRole("button", { name: /^Stop challenger/ }));
+    await waitFor(() => expect(onChanged).toHaveBeenCalledTimes(2));
+    expect(requested("DELETE /api/models/4/shadow")).toBe(1);
+  });
+
+  it("shows why the registry refused a challenger", async () => {
+    const user = userEvent.setup();
+    const onChanged = vi.fn();
+    stubGateway({
+      ...signedIn,
+      "POST /api/models/1/shadow": new Answer(409, {
+        detail: "model version 1 does not load: missing scaler",
+      }),
+    });
+    panel(onChanged);
+
+    await user.click(await within(rowOf(1)).findByRole("button", { name: /^Score as challenger/ }));
+
+    expect(await within(rowOf(1)).findByRole("alert")).toHaveTextContent(
+      "model version 1 does not load: missing scaler",
+    );
+    expect(onChanged).not.toHaveBeenCalled();
+  });
+
+  it("keeps the challenger buttons off while signed out", async () => {
+    stubGateway({ "/api/session": { signed_in: false, token_configured: true } });
+    panel();
+    const stop = within(rowOf(4)).getByRole("button", { name: /^Stop challenger/ });
+    await waitFor(() => expect(requested("GET /api/session")).toBe(1));
+    await act(async () => {}); // the session's answer is in
+    expect(stop).toBeDisabled();
+    expect(within(rowOf(2)).getByRole("button", { name: /^Score as challenger/ })).toBeDisabled();
   });
 });

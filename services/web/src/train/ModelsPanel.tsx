@@ -1,9 +1,8 @@
-import { useState } from "react";
-import { api, ApiError, unwrap, type Schemas } from "../api/client";
-import { useSession } from "../session/SessionProvider";
+import type { ApiError, Schemas } from "../api/client";
 import { dateTime, shortVersion } from "../ui/format";
 import { Notice } from "../ui/Notice";
 import { shortId } from "./JobList";
+import { promoteModel, shadowModel, unshadowModel, useModelCall } from "./modelCalls";
 
 type Model = Schemas["ModelOut"];
 
@@ -45,9 +44,7 @@ export function ModelActions({
   models: Model[];
   onChanged: () => void;
 }) {
-  const session = useSession();
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string | null>(null);
+  const call = useModelCall(onChanged);
   if (model.active) {
     return (
       <span className="pill pill-ok" data-testid="model-serving">
@@ -59,37 +56,77 @@ export function ModelActions({
   const older = serving && !isCandidate(model) ? model.id < serving.id : false;
   const label = older ? "Roll back to this" : "Promote";
 
-  async function promote() {
-    setBusy(true);
-    setError(null);
-    try {
-      await unwrap(api.POST("/api/models/{model_id}/promote", { params: { path: { model_id: model.id } } }));
-      onChanged();
-    } catch (e) {
-      if (e instanceof ApiError && e.status === 401) session.expired();
-      setError((e as Error).message);
-    } finally {
-      setBusy(false);
-    }
-  }
-
   return (
     <span className="row">
       <button
         type="button"
         className="btn btn-sm"
-        onClick={promote}
-        disabled={busy || !session.signedIn}
-        title={session.signedIn ? undefined : "Sign in to promote models"}
+        onClick={() => void call.run("promote", () => promoteModel(model.id))}
+        disabled={call.busy !== null || !call.signedIn}
+        title={call.signedIn ? undefined : "Sign in to promote models"}
         aria-label={`${label}: model ${shortVersion(model.version)}`}
       >
-        {busy ? "Promoting…" : label}
+        {call.busy ? "Promoting…" : label}
       </button>
-      {error && (
-        <span role="alert" className="small" style={{ color: "var(--down)" }}>
-          {error}
+      <CallError error={call.error} />
+    </span>
+  );
+}
+
+/**
+ * The challenger's badge and Stop challenger, or Score as challenger for a version that does not
+ * serve: inference then scores it live beside the champion, never sending its predictions out.
+ */
+export function ChallengerActions({ model, onChanged }: { model: Model; onChanged: () => void }) {
+  const call = useModelCall(onChanged);
+  if (model.active) return null;
+  const name = `model ${shortVersion(model.version)}`;
+  const signIn = call.signedIn ? undefined : "Sign in to score challengers";
+  return (
+    <span className="row">
+      {model.shadow && (
+        <span
+          className="pill pill-info"
+          data-testid="model-challenger"
+          title="Scored live beside the serving model; its predictions are not sent to clients"
+        >
+          <span className="dot" aria-hidden="true" /> Challenger
         </span>
       )}
+      {model.shadow ? (
+        <button
+          type="button"
+          className="btn btn-ghost btn-sm"
+          onClick={() => void call.run("stop", () => unshadowModel(model.id))}
+          disabled={call.busy !== null || !call.signedIn}
+          title={signIn}
+          aria-label={`Stop challenger: ${name}`}
+        >
+          {call.busy ? "Stopping…" : "Stop challenger"}
+        </button>
+      ) : (
+        <button
+          type="button"
+          className="btn btn-ghost btn-sm"
+          onClick={() => void call.run("shadow", () => shadowModel(model.id))}
+          disabled={call.busy !== null || !call.signedIn}
+          title={signIn}
+          aria-label={`Score as challenger: ${name}`}
+        >
+          {call.busy ? "Starting…" : "Score as challenger"}
+        </button>
+      )}
+      <CallError error={call.error} />
+    </span>
+  );
+}
+
+/** Why the last action on a row failed: the gateway's message, announced. */
+function CallError({ error }: { error: string | null }) {
+  if (!error) return null;
+  return (
+    <span role="alert" className="small call-error">
+      {error}
     </span>
   );
 }
@@ -132,7 +169,10 @@ export function ModelsPanel({
                   </div>
                   <GateLine model={m} />
                 </div>
-                <ModelActions model={m} models={models} onChanged={onChanged} />
+                <div className="model-actions">
+                  <ChallengerActions model={m} onChanged={onChanged} />
+                  <ModelActions model={m} models={models} onChanged={onChanged} />
+                </div>
               </li>
             ))}
         </ul>

@@ -303,3 +303,27 @@ describe("ResultsView, calibration", () => {
     );
   });
 });
+
+describe("ResultsView, the model zoo", () => {
+  it("titles the model's row and verdict after the network the run trained", () => {
+    // Given a BiN-CTABL run (result.arch) that beats every baseline
+    const zoo: RunResult = {
+      ...NEW_RESULT,
+      arch: "binctabl",
+      model: { ...NEW_RESULT.model, f1_macro: 0.3677 },
+    };
+    render(<ResultsView result={zoo} />);
+
+    expect(tableRows()[0]!.querySelector(".entry-name")).toHaveTextContent("BiN-CTABL (fold 5)");
+    expect(screen.queryByText(/DeepLOB/)).not.toBeInTheDocument();
+    expect(screen.getByTestId("f1-verdict")).toHaveTextContent("BiN-CTABL has the best test macro F1: 36.8%");
+  });
+
+  it("reads a result without `arch` as DeepLOB's, and an unknown name as it is", () => {
+    const { unmount } = render(<ResultsView result={OLD_RESULT} />);
+    expect(rowOf("DeepLOB (fold 5)")).toBeInTheDocument();
+    unmount();
+    render(<ResultsView result={{ ...OLD_RESULT, arch: "newnet" }} />);
+    expect(rowOf("newnet (fold 5)")).toBeInTheDocument();
+  });
+});

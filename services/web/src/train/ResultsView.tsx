@@ -18,6 +18,7 @@ import {
   type RunResult,
   type Scores,
 } from "./result";
+import { modelTitle } from "./zoo";
 
 const DEFAULT_CLASSES = ["DOWN", "NEUTRAL", "UP"];
 
@@ -123,14 +124,14 @@ export function ResultsView({ result }: { result: RunResult }) {
           {backtest && <BacktestNote backtest={backtest} />}
         </p>
       </div>
-      <F1Verdict rows={rows} />
+      <F1Verdict rows={rows} title={modelTitle(result.arch)} />
       {(scores?.confusion || calibration) && (
         <div className="grid grid-2">
           {scores?.confusion && <ConfusionMatrix matrix={scores.confusion} classes={classes} />}
           {calibration && <CalibrationView calibration={calibration} />}
         </div>
       )}
-      {backtest && <EquityCurves series={equitySeries(rows, backtest, result.fold)} />}
+      {backtest && <EquityCurves series={equitySeries(rows, backtest, result)} />}
       {result.folds?.length ? <FoldTable folds={result.folds} /> : null}
     </div>
   );
@@ -150,7 +151,7 @@ function BacktestNote({ backtest }: { backtest: Backtest }) {
 }
 
 /** Backtest entries in table order (the model first), then any the table does not list. */
-function equitySeries(rows: EntryRow[], backtest: Backtest, fold?: number | null): EquitySeries[] {
+function equitySeries(rows: EntryRow[], backtest: Backtest, result: RunResult): EquitySeries[] {
   const entries = backtest.entries ?? {};
   const keys = [...rows.map((r) => r.key), ...Object.keys(entries)];
   const seen = new Set<string>();
@@ -159,7 +160,11 @@ function equitySeries(rows: EntryRow[], backtest: Backtest, fold?: number | null
     const entry = entries[key];
     if (!entry || seen.has(key)) continue;
     seen.add(key);
-    out.push({ key, name: rows.find((r) => r.key === key)?.name ?? entryName(key, fold), entry });
+    out.push({
+      key,
+      name: rows.find((r) => r.key === key)?.name ?? entryName(key, result.fold, result.arch),
+      entry,
+    });
   }
   return out;
 }
@@ -181,8 +186,8 @@ export function GateBadge({ gate }: { gate: GateVerdict }) {
   );
 }
 
-/** One line on who has the best macro F1: the model, or the baseline that beats it. */
-function F1Verdict({ rows }: { rows: EntryRow[] }) {
+/** One line on who has the best macro F1: the model (`title`: its network), or the baseline that beats it. */
+function F1Verdict({ rows, title }: { rows: EntryRow[]; title: string }) {
   const model = rows.find((r) => r.ours);
   const others = rows.filter((r) => !r.ours && r.scores.f1_macro != null);
   if (!model || model.scores.f1_macro == null || !others.length) return null;
@@ -195,7 +200,7 @@ function F1Verdict({ rows }: { rows: EntryRow[] }) {
     return (
       <div data-testid="f1-verdict">
         <Notice tone="warn" title="A baseline wins.">
-          {top!.name} {verb} DeepLOB on test macro F1: {pct(top!.scores.f1_macro)} against {m}.{also}
+          {top!.name} {verb} {title} on test macro F1: {pct(top!.scores.f1_macro)} against {m}.{also}
         </Notice>
       </div>
     );
@@ -203,7 +208,7 @@ function F1Verdict({ rows }: { rows: EntryRow[] }) {
   const next = [...others].sort((a, b) => (b.scores.f1_macro ?? 0) - (a.scores.f1_macro ?? 0))[0]!;
   return (
     <p className="small" data-testid="f1-verdict">
-      DeepLOB has the best test macro F1: {m}, ahead of {next.name} at {pct(next.scores.f1_macro)}.
+      {title} has the best test macro F1: {m}, ahead of {next.name} at {pct(next.scores.f1_macro)}.
     </p>
   );
 }

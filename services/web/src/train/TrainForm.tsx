@@ -9,6 +9,7 @@ import {
   type JobRequest,
   type TrainFormValues,
 } from "./trainForm";
+import { MODEL_NAMES, MODEL_ZOO, type ModelName } from "./zoo";
 
 type Dataset = Schemas["DatasetOut"];
 
@@ -33,6 +34,8 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
     if (errors[key]) setErrors((e) => ({ ...e, [key]: undefined }));
     // The mirror error is about the normalisation too: changing it answers the error.
     if (key === "norm" && errors.mirror) setErrors((e) => ({ ...e, mirror: undefined }));
+    // Likewise the batching error is about the model.
+    if (key === "model" && errors.batching) setErrors((e) => ({ ...e, batching: undefined }));
   };
 
   async function submit(e: FormEvent) {
@@ -99,12 +102,13 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
     options: [TrainFormValues[K] & string, string][],
     help?: string,
   ) => (
-    <Field id={`tf-${key}`} label={label} help={help}>
+    <Field id={`tf-${key}`} label={label} help={help} error={errors[key]}>
       <select
         id={`tf-${key}`}
         value={values[key] as string}
         onChange={(e) => set(key, e.target.value as TrainFormValues[K])}
-        aria-describedby={help ? `tf-${key}-help` : undefined}
+        aria-invalid={errors[key] ? true : undefined}
+        aria-describedby={errors[key] ? `tf-${key}-error` : help ? `tf-${key}-help` : undefined}
       >
         {options.map(([value, text]) => (
           <option key={value} value={value}>
@@ -182,6 +186,15 @@ export function TrainForm({ datasets, onSubmit, onCancel }: Props) {
         <div className="advanced-body">
           <div className="fieldset-title">Cross-validation and optimisation</div>
           <div className="form-grid">
+            {choice(
+              "model",
+              "Network",
+              MODEL_NAMES.map((n): [ModelName, string] => [
+                n,
+                `${MODEL_ZOO[n].title} (${MODEL_ZOO[n].kind})`,
+              ]),
+              "each trained the same way on the same rows; segments are DeepLOB only",
+            )}
             {num("folds", "Walk-forward folds", undefined, "1")}
             {num(
               "patience",

@@ -6,12 +6,14 @@ import { SignInCard } from "../session/SignInCard";
 import { useSession } from "../session/SessionProvider";
 import { EmptyState, Notice } from "../ui/Notice";
 import { useTitle } from "../ui/useTitle";
+import { CompareBar } from "./CompareBar";
 import { JobDetail } from "./JobDetail";
 import { JobList, shortId } from "./JobList";
 import { ModelsPanel } from "./ModelsPanel";
 import { TrainForm } from "./TrainForm";
 import type { JobRequest } from "./trainForm";
 import { isActive } from "./useJobRun";
+import { modelTitlesInWords } from "./zoo";
 
 const PAGE_SIZE = 10;
 
@@ -23,6 +25,10 @@ export function TrainPage() {
   useTitle(selected ? `Run ${shortId(selected)}` : "Train");
   const [page, setPage] = useState(1);
   const [formOpen, setFormOpen] = useState(false);
+  // Kept across pages of the list, so runs far apart can be compared.
+  const [compare, setCompare] = useState<string[]>([]);
+  const toggleCompare = (id: string) =>
+    setCompare((ids) => (ids.includes(id) ? ids.filter((i) => i !== id) : [...ids, id]));
   const trainButton = useRef<HTMLButtonElement>(null);
   const formHeading = useRef<HTMLHeadingElement>(null);
 
@@ -46,8 +52,8 @@ export function TrainPage() {
   }, [formOpen]);
 
   const refresh = () => {
-    void queryClient.invalidateQueries({ queryKey: ["jobs"] });
-    void queryClient.invalidateQueries({ queryKey: ["models"] });
+    for (const key of ["jobs", "models", "active-model", "live-scores"])
+      void queryClient.invalidateQueries({ queryKey: [key] });
   };
 
   async function startJob(request: JobRequest) {
@@ -77,7 +83,9 @@ export function TrainPage() {
       <div className="page-head">
         <div>
           <h1>Training</h1>
-          <p className="sub">Train DeepLOB with walk-forward cross-validation on the worker queue.</p>
+          <p className="sub">
+            Train {modelTitlesInWords()} with walk-forward cross-validation on the worker queue.
+          </p>
         </div>
         <div className="page-actions">
           {config.data?.flower_url && (
@@ -151,11 +159,16 @@ export function TrainPage() {
                 pages={pages}
                 total={list.total}
                 onPage={setPage}
+                compare={compare}
+                onCompareToggle={toggleCompare}
               />
             ) : jobs.error ? (
               <Notice tone="bad">{jobs.error.message}</Notice>
             ) : (
               <p className="muted small">Loading runs…</p>
+            )}
+            {(compare.length > 0 || list?.items.some((j) => j.status === "succeeded")) && (
+              <CompareBar selected={compare} onClear={() => setCompare([])} />
             )}
           </section>
           <ModelsPanel models={models.data ?? []} error={models.error} onChanged={refresh} />

@@ -3,6 +3,7 @@
 // RunResult (services/api/jobs/schemas.py). Every key is optional: results written by an older
 // engine lack `backtest`, `gate` and `model.calibration`, and the UI shows only what a result holds.
 import type { components } from "../api/schema";
+import { modelTitle } from "./zoo";
 
 type Wire = components["schemas"];
 
@@ -46,9 +47,9 @@ const NAMES: Record<string, { name: string; hint: string }> = {
   },
 };
 
-/** The row name of a result entry (`model` or a baseline key). */
-export function entryName(key: string, fold?: number | null): string {
-  if (key === MODEL_KEY) return `DeepLOB (fold ${fold ?? 5})`;
+/** The row name of a result entry (`model`, titled after its network `arch`, or a baseline key). */
+export function entryName(key: string, fold?: number | null, arch?: string | null): string {
+  if (key === MODEL_KEY) return `${modelTitle(arch)} (fold ${fold ?? 5})`;
   return NAMES[key]?.name ?? key;
 }
 
@@ -84,7 +85,7 @@ export function entryRows(result: RunResult): EntryRow[] {
   if (scores)
     rows.push({
       key: MODEL_KEY,
-      name: entryName(MODEL_KEY, result.fold),
+      name: entryName(MODEL_KEY, result.fold, result.arch),
       scores,
       ours: true,
       trade: entries[MODEL_KEY],
@@ -135,4 +136,18 @@ export function baselinesBeatingModel(rows: EntryRow[]): EntryRow[] {
 export function noTrades(entry: BacktestEntry | null | undefined): boolean {
   if (!entry) return false;
   return Boolean(entry.no_trades) || entry.theta == null || !entry.test || !entry.test.trades;
+}
+
+/**
+ * The model version a run registered and inference scores under: `<run>/fold<k>` of its served
+ * fold (shared/rundir.py), as the registry lists it when it does.
+ */
+export function servedVersion(
+  job: { id: string; config: { folds: number }; result?: RunResult | null },
+  models: { job_id: string; version: string }[] = [],
+): string {
+  return (
+    models.find((m) => m.job_id === job.id)?.version ??
+    `${job.id}/fold${job.result?.fold ?? job.config.folds}`
+  );
 }

@@ -38,6 +38,18 @@ describe("buildJobRequest", () => {
     expect(request?.config).toMatchObject({ batching: "segments" });
   });
 
+  it("sends the model chosen, DeepLOB by default", () => {
+    expect(buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc" }).request?.config.model).toBe("deeplob");
+    const { request } = buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc", model: "tlob" });
+    expect(request?.config).toMatchObject({ model: "tlob", batching: "windows" });
+  });
+
+  it("refuses segments for a model other than DeepLOB", () => {
+    const bad = buildJobRequest({ ...DEFAULT_VALUES, dataset: "btc", model: "mlplob", batching: "segments" });
+    expect(bad.request).toBeUndefined();
+    expect(bad.errors).toEqual({ batching: "Segments are for DeepLOB only" });
+  });
+
   it("sends mirror and noise", () => {
     const { request, errors } = buildJobRequest({
       ...DEFAULT_VALUES,

@@ -6,6 +6,8 @@ import { TrainConfigSchema } from "../api/trainConfig";
 
 type TrainConfig = components["schemas"]["TrainConfig"];
 
+/** The network (shared/ml/zoo.py). */
+export type Model = TrainConfig["model"];
 export type LabelKind = TrainConfig["labels"];
 export type Device = TrainConfig["device"];
 /** TrainConfig's amp / compile: null lets the worker choose by measurement. */
@@ -29,6 +31,7 @@ export interface TrainFormValues {
   device: Device;
   quick: boolean;
   // Advanced
+  model: Model;
   folds: string;
   patience: string;
   seed: string;
@@ -85,6 +88,7 @@ export const DEFAULT_VALUES: TrainFormValues = {
   lr: text(CONFIG_DEFAULTS.lr),
   device: CONFIG_DEFAULTS.device,
   quick: CONFIG_DEFAULTS.quick,
+  model: CONFIG_DEFAULTS.model,
   folds: text(CONFIG_DEFAULTS.folds),
   patience: text(CONFIG_DEFAULTS.patience),
   seed: text(CONFIG_DEFAULTS.seed),
@@ -203,6 +207,7 @@ function checkNumber(raw: string, rule: Rule): { value?: number; error?: string 
 export function buildJobRequest(v: TrainFormValues): { request?: JobRequest; errors: FormErrors } {
   const errors: FormErrors = {};
   const config: JobRequest["config"] = {
+    model: v.model,
     labels: v.labels,
     device: v.device,
     quick: v.quick,
@@ -218,6 +223,8 @@ export function buildJobRequest(v: TrainFormValues): { request?: JobRequest; err
   if (!v.dataset) errors.dataset = "Choose a dataset";
   // TrainConfig refuses it too: a z-scored raw price has no mirror.
   if (v.mirror && v.norm !== "mid_bps") errors.mirror = "Mirrored books need prices as bps from the mid";
+  // TrainConfig refuses it too: segments share DeepLOB's convolutions, which no other model has.
+  if (v.batching === "segments" && v.model !== "deeplob") errors.batching = "Segments are for DeepLOB only";
   for (const [field, rule] of Object.entries(RULES) as [NumericField, Rule][]) {
     if (rule.only && rule.only !== v.labels) continue;
     const { value, error } = checkNumber(v[field], rule);

@@ -25,6 +25,11 @@ const LIVE_STATUS: Partial<Record<JobEvent["type"], JobStatus>> = {
   cancelled: "cancelled",
 };
 
+/** GET /api/jobs/{id}: the row, its metrics and, once finished, its result. */
+export function fetchJob(jobId: string): Promise<Job> {
+  return unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } }));
+}
+
 export function isActive(status: JobStatus): boolean {
   return status === "queued" || status === "running";
 }
@@ -50,7 +55,7 @@ export function useJobRun(jobId: string, onChanged: () => void): JobRun {
   const session = useSession();
   const query = useQuery({
     queryKey: ["job", jobId],
-    queryFn: () => unwrap(api.GET("/api/jobs/{job_id}", { params: { path: { job_id: jobId } } })),
+    queryFn: () => fetchJob(jobId),
     refetchInterval: (q) => (q.state.data && TERMINAL.has(q.state.data.status) ? false : POLL_MS),
   });
   const lastFetch = useRef(0);

@@ -1,12 +1,29 @@
 // One captioned recharts line chart, every colour a CSS token from styles.css (SVG attributes and
 // inline styles both take var(--…)), so the charts follow the theme. recharts is the bulk of the
 // bundle: import this only from lazily loaded modules (MetricsCurves is), so /predict loads without it.
-import { CartesianGrid, Legend, Line, LineChart, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import {
+  CartesianGrid,
+  Legend,
+  Line,
+  LineChart,
+  ReferenceLine,
+  ResponsiveContainer,
+  Tooltip,
+  XAxis,
+  YAxis,
+} from "recharts";
 
 export interface LineSeries<T> {
   key: keyof T & string;
   name: string;
   /** A CSS colour, normally a token: "var(--series-model)". */
+  colour: string;
+}
+
+/** A level to read the lines against (a test-set figure), drawn dashed across the chart. */
+export interface ReferenceLevel {
+  y: number;
+  name: string;
   colour: string;
 }
 
@@ -19,6 +36,7 @@ export interface LineChartSpec<T> {
   yTick: (v: number) => string;
   /** A value as the tooltip shows it. */
   value: (v: number) => string;
+  references?: ReferenceLevel[];
 }
 
 interface Props<T> extends LineChartSpec<T> {
@@ -46,6 +64,7 @@ export function LineChartPanel<T>({
   yDomain = ["auto", "auto"],
   yTick,
   value,
+  references = [],
 }: Props<T>) {
   // With fewer than three points a line says little: mark each one.
   const dot = data.length < 3;
@@ -65,6 +84,16 @@ export function LineChartPanel<T>({
               formatter={(v) => (typeof v === "number" ? value(v) : String(v))}
             />
             <Legend wrapperStyle={{ fontSize: 12 }} />
+            {references.map((r) => (
+              <ReferenceLine
+                key={r.name}
+                y={r.y}
+                stroke={r.colour}
+                strokeDasharray="4 4"
+                ifOverflow="extendDomain"
+                label={{ value: r.name, position: "insideTopRight", fill: r.colour, fontSize: 11 }}
+              />
+            ))}
             {series.map((s) => (
               <Line
                 key={s.key}
