@@ -227,16 +227,33 @@ def test_select_val_f1_keeps_the_epoch_with_the_best_validation_f1(lob_home):
     assert saved["kind"] == "mid_bps"
 
 
-@pytest.mark.parametrize("batching", ["segments", "windows"])
+@pytest.mark.parametrize(
+    ("batching", "model"),
+    [
+        ("segments", "deeplob"),
+        ("windows", "deeplob"),
+        # the zoo resumes through the same engine: MLPLOB's head dropout, BiN-CTABL's fixed 0.1
+        ("windows", "mlplob"),
+        ("windows", "binctabl"),
+    ],
+)
 def test_a_run_cancelled_mid_epoch_resumes_to_the_uninterrupted_weights(
-    lob_home, monkeypatch, batching
+    lob_home, monkeypatch, batching, model
 ):
     # One thread: the same floating-point order in both runs, so the weights compare exactly.
     for module in ("shared.ml.runtime", "shared.ml.training"):
         monkeypatch.setattr(f"{module}.choose_threads", lambda *a, **k: 1)
     make_dataset("mid", 450)
     cfg = TrainConfig(
-        **{**TINY, "folds": 1, "batch_size": 16, "dropout_lstm": 0.3, "batching": batching}
+        **{
+            **TINY,
+            "folds": 1,
+            "batch_size": 16,
+            "dropout_lstm": 0.3,
+            "dropout_head": 0.2,
+            "batching": batching,
+            "model": model,
+        }
     )
     whole = lob_home / "runs" / "whole"
     run_training(cfg, dataset="mid", run_dir=whole, hooks=Recorder(), progress=False)
