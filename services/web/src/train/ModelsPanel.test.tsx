@@ -93,7 +93,10 @@ describe("ModelsPanel", () => {
         <ModelsPanel models={MODELS} error={null} onChanged={() => {}} />
       </SessionProvider>,
     );
-    expect(await within(rowOf(2)).findByRole("button", { name: /^Promote: model/ })).toBeEnabled();
+    // enabled once the session says signed in
+    await waitFor(() =>
+      expect(within(rowOf(2)).getByRole("button", { name: /^Promote: model/ })).toBeEnabled(),
+    );
     expect(within(rowOf(4)).getByRole("button", { name: /^Promote: model/ })).toBeInTheDocument();
     expect(within(rowOf(1)).getByRole("button", { name: /^Roll back to this: model/ })).toBeInTheDocument();
   });
@@ -119,6 +122,14 @@ describe("ModelsPanel challenger", () => {
   const WITH_SHADOW = MODELS.map((m) => (m.id === 4 ? { ...m, shadow: true } : m));
   const signedIn = { "/api/session": { signed_in: true, token_configured: true } };
 
+  // A row's button once the session says signed in (until then it is there, but disabled).
+  const enabled = (id: number, name: RegExp) =>
+    waitFor(() => {
+      const button = within(rowOf(id)).getByRole("button", { name });
+      expect(button).toBeEnabled();
+      return button;
+    });
+
   const panel = (onChanged = () => {}) =>
     render(
       <SessionProvider>
@@ -131,7 +142,7 @@ describe("ModelsPanel challenger", () => {
     panel();
 
     expect(within(rowOf(4)).getByTestId("model-challenger")).toHaveTextContent("Challenger");
-    expect(await within(rowOf(4)).findByRole("button", { name: /^Stop challenger: model/ })).toBeEnabled();
+    await enabled(4, /^Stop challenger: model/);
     for (const id of [1, 2])
       expect(within(rowOf(id)).getByRole("button", { name: /^Score as challenger: model/ })).toBeEnabled();
     expect(within(rowOf(1)).queryByTestId("model-challenger")).not.toBeInTheDocument();
@@ -149,11 +160,11 @@ describe("ModelsPanel challenger", () => {
     });
     panel(onChanged);
 
-    await user.click(await within(rowOf(2)).findByRole("button", { name: /^Score as challenger/ }));
+    await user.click(await enabled(2, /^Score as challenger/));
     await waitFor(() => expect(onChanged).toHaveBeenCalledOnce());
     expect(requested("POST /api/models/2/shadow")).toBe(1);
 
-    await user.click(within(rowOf(4)).getByRole("button", { name: /^Stop challenger/ }));
+    await user.click(await enabled(4, /^Stop challenger/));
     await waitFor(() => expect(onChanged).toHaveBeenCalledTimes(2));
     expect(requested("DELETE /api/models/4/shadow")).toBe(1);
   });
@@ -169,7 +180,7 @@ describe("ModelsPanel challenger", () => {
     });
     panel(onChanged);
 
-    await user.click(await within(rowOf(1)).findByRole("button", { name: /^Score as challenger/ }));
+    await user.click(await enabled(1, /^Score as challenger/));
 
     expect(await within(rowOf(1)).findByRole("alert")).toHaveTextContent(
       "model version 1 does not load: missing scaler",
