@@ -411,4 +411,16 @@ def test_champion_beside_challenger_drift_then_promote_the_challenger(
     expect(page.get_by_test_id("model-version")).to_have_attribute("title", want, timeout=60_000)
     active = stack.api("GET", "/api/models/active")
     assert (active["model"]["id"], active["shadow"]["id"]) == (challenger, champion)
+
+    # And the two runs compare side by side, at both widths (the table scrolls in its card)
+    for view in (page, phone):
+        view.goto(f"{stack.base}/train/compare?jobs={runs[0].name},{runs[1].name}")
+        table = view.get_by_role("table", name="Run comparison")
+        expect(table).to_be_visible()
+        expect(table.locator('tr[data-row="model"]')).to_contain_text("DeepLOB")
+        expect(table.locator('tr[data-row="f1"]')).to_be_visible()
+        assert "NaN" not in table.inner_text()
+        assert _fits_width(view)
+    _shot(page, "compare-1280", page.get_by_test_id("compare-view"))
+    _shot(phone, "compare-390", phone.get_by_test_id("compare-view"))
     context.close()
