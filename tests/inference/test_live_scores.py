@@ -8,7 +8,6 @@ of its own (so its rows start at 0); the stack's own model serves again afterwar
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import re
 import urllib.parse
@@ -25,7 +24,7 @@ from shared.labels import CLASS_NAMES, IGNORE, make_labels
 from shared.ml.metrics import confusion, macro_f1
 from shared.train_config import TrainConfig
 from tests.support import livekit
-from tests.support.livekit import DRIFT_WINDOW, LiveStack, Received, WsClient, http_json
+from tests.support.livekit import DRIFT_WINDOW, LiveStack, Received, http_json
 
 pytestmark = pytest.mark.slow
 
@@ -52,20 +51,6 @@ class Replayed:
 
     def final_scores(self) -> dict:
         return [m for m in self.got.other if m["type"] == "scores"][-1]
-
-
-def replay(stack: LiveStack, dataset: str, symbol: str, until, timeout: float = 90) -> Received:
-    """Replay `dataset` as `symbol` as fast as possible to a client subscribed to it."""
-    client = WsClient(f"{stack.ws_base}/scores-{symbol.lower()}")
-
-    async def main() -> None:
-        reading = asyncio.create_task(client.run([{"subscribe": [symbol]}], until, timeout))
-        await asyncio.sleep(0.3)
-        stack.dev.feed("replay", dataset, "--speed", "0", "--symbol", symbol, name=f"feed-{symbol}")
-        await reading
-
-    asyncio.run(main())
-    return client.got
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -95,7 +80,7 @@ def scored(live_stack: LiveStack) -> Replayed:
         scores = [m for m in got.other if m.get("type") == "scores"]
         return bool(scores) and scores[-1]["since_load"]["samples"] == len(rows)
 
-    got = replay(live_stack, "scored", SCORED, done)
+    got = livekit.replay(live_stack, "scored", SCORED, done)
     return Replayed(f"{run.name}/fold5", rows, realised, predicted, books, got)
 
 
@@ -231,7 +216,7 @@ def test_a_market_that_turns_against_the_model_raises_then_clears_model_degraded
         return bool(scores) and scores[-1]["since_load"]["samples"] == len(realised)
 
     # when it is replayed
-    got = replay(live_stack, "drift", DRIFT, done)
+    got = livekit.replay(live_stack, "drift", DRIFT, done)
     # then model_degraded reaches every client when the market turns, and clears after it
     # turns back, after exactly the scored predictions the drift rule says
     messages = drift(got)

@@ -32,7 +32,7 @@ from shared.labels import IGNORE, make_labels
 from shared.ml.metrics import confusion, f1_per_class
 from shared.train_config import TrainConfig
 from tests.support import livekit
-from tests.support.livekit import LiveStack, Received, WsClient, http_json
+from tests.support.livekit import LiveStack, Received, http_json
 
 pytestmark = pytest.mark.slow
 
@@ -71,25 +71,6 @@ def _scores(stack: LiveStack, version: str, symbol: str) -> dict | None:
     assert status == 200, body
     entries = [e for e in body["scores"] if (e["model_version"], e["symbol"]) == (version, symbol)]
     return entries[0] if entries else None
-
-
-def _replay(
-    stack: LiveStack, dataset: str, symbol: str, speed: str, until, during=None
-) -> Received:
-    client = WsClient(f"{stack.ws_base}/shadow-{symbol.lower()}")
-
-    async def main() -> None:
-        reading = asyncio.create_task(client.run([{"subscribe": [symbol]}], until, 120))
-        await asyncio.sleep(0.3)
-        stack.dev.feed(
-            "replay", dataset, "--speed", speed, "--symbol", symbol, name=f"feed-{symbol}"
-        )
-        if during is not None:
-            await during(client.got)
-        await reading
-
-    asyncio.run(main())
-    return client.got
 
 
 @pytest.fixture(scope="module")
@@ -138,7 +119,7 @@ def test_the_challenger_is_scored_beside_the_champion_and_never_reaches_clients(
         scores = [m for m in got.other if m.get("type") == "scores"]
         return bool(scores) and scores[-1]["since_load"]["samples"] == want_a.sum()
 
-    got = _replay(live_stack, "shadowed", SYMBOL, "0", done)
+    got = livekit.replay(live_stack, "shadowed", SYMBOL, done, timeout=120)
     # then clients got the champion's predictions (every snapshot, in order) and scores only
     assert got.seqs(SYMBOL) == list(range(1, ROWS + 1))
     assert {p["model_version"] for p in got.predictions if p["status"] == "ok"} == {va}
@@ -186,12 +167,13 @@ def test_promoting_the_challenger_swaps_them_with_no_gap_in_seq(
         assert status == 200 and body["active"] is True, body
 
     # when the challenger is promoted while a market streams (100 snapshots/s)
-    got = _replay(
+    got = livekit.replay(
         live_stack,
         "syn",
         SWAP,
-        "1",
         lambda g: len(g.seqs(SWAP)) >= rows,
+        speed="1",
+        timeout=120,
         during=promote_midway,
     )
     # then every snapshot was predicted once, in order, first by the old champion, then by the

@@ -4,7 +4,6 @@ gateway -> WebSocket) are the eager model's, offline, on the same windows."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 from devstack import seed
 from shared.data.schema import WINDOW
 from tests.support import livekit
-from tests.support.livekit import LiveStack, Received, WsClient
+from tests.support.livekit import LiveStack
 
 pytestmark = pytest.mark.slow
 
@@ -39,17 +38,9 @@ def test_each_zoo_model_serves_live_as_its_eager_model_predicts(
     want = livekit.offline_probs(run, books)  # the window ending at row 99 + i
 
     # when its market is replayed
-    client = WsClient(f"{live_stack.ws_base}/zoo-{model}")
-
-    async def main() -> Received:
-        reading = asyncio.create_task(
-            client.run([{"subscribe": [symbol]}], lambda g: len(g.seqs(symbol)) >= ROWS, 60)
-        )
-        await asyncio.sleep(0.3)
-        live_stack.dev.feed("replay", f"zoo-{model}", "--speed", "0", name=f"feed-{symbol}")
-        return await reading
-
-    got = asyncio.run(main())
+    got = livekit.replay(
+        live_stack, f"zoo-{model}", symbol, lambda g: len(g.seqs(symbol)) >= ROWS, timeout=60
+    )
     # then every snapshot got a prediction from this model, equal to the eager model's
     assert got.seqs(symbol) == list(range(1, ROWS + 1))
     ok = [p for p in got.predictions if p["status"] == "ok"]

@@ -9,7 +9,7 @@ import os
 import pickle
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -151,6 +151,34 @@ class LiveStack:
     @property
     def inference_url(self) -> str:
         return self.inference.url
+
+
+def replay(
+    stack: LiveStack,
+    dataset: str,
+    symbol: str,
+    until: Callable[[Received], bool],
+    *,
+    speed: str = "0",
+    timeout: float = 90,
+    during: Callable[[Received], Awaitable[None]] | None = None,
+) -> Received:
+    """Replay `dataset` as `symbol` (at `speed`; 0: as fast as possible) to a WebSocket client
+    subscribed to it, until `until` holds; `during` runs beside the replay with what has come."""
+    client = WsClient(f"{stack.ws_base}/replay-{symbol.lower()}")
+
+    async def main() -> None:
+        reading = asyncio.create_task(client.run([{"subscribe": [symbol]}], until, timeout))
+        await asyncio.sleep(0.3)
+        stack.dev.feed(
+            "replay", dataset, "--speed", speed, "--symbol", symbol, name=f"feed-{symbol}"
+        )
+        if during is not None:
+            await during(client.got)
+        await reading
+
+    asyncio.run(main())
+    return client.got
 
 
 def closed_trades(
