@@ -103,12 +103,27 @@ def point_active(
     return msg
 
 
-def clear_shadow(home: Path, *, redis_url: str | None = None) -> ModelShadow:
-    """No challenger: the shadow pointer cleared and announced, as `lob models shadow --clear`."""
+def point_shadow(
+    home: Path,
+    run_dir: Path | None,
+    version_id: int = 0,
+    *,
+    redis_url: str | None = None,
+) -> ModelShadow:
+    """What `lob models shadow` does after its checks: point the shadow at the run's fold 5 (None:
+    no challenger, as `--clear`) and announce it on lob:models (with a `redis_url`)."""
     from shared.db.registry import publish
+    from shared.events import ModelRef
     from shared.rundir import ModelStore
 
-    msg = ModelShadow(model=None)
+    ref = (
+        ModelRef(
+            version_id=version_id, job_id=Path(run_dir).name, fold=SERVED_FOLD, path=str(run_dir)
+        )
+        if run_dir is not None
+        else None
+    )
+    msg = ModelShadow(model=ref)
     ModelStore(home).point_shadow(msg)
     publish(redis_url, msg)
     return msg

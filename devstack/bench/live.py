@@ -209,14 +209,8 @@ def bench_zoo(home: Path, iterations: int = 300) -> dict[str, float]:
 def set_shadow(stack: Stack, run_dir: Path) -> None:
     """Make `run_dir` the challenger, as `lob models shadow` does, and wait until it is scored."""
     from devstack.stack import wait_until
-    from shared.db.registry import publish
-    from shared.events import ModelRef, ModelShadow
-    from shared.rundir import ModelStore
 
-    ref = ModelRef(version_id=2, job_id=run_dir.name, fold=seed.SERVED_FOLD, path=str(run_dir))
-    msg = ModelShadow(model=ref)
-    ModelStore(run_dir.parents[1]).point_shadow(msg)
-    publish(stack.env["REDIS_URL"], msg)
+    seed.point_shadow(run_dir.parents[1], run_dir, 2, redis_url=stack.env["REDIS_URL"])
     want = f"{run_dir.name}/fold{seed.SERVED_FOLD}"
 
     def scored() -> bool:

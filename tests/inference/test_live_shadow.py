@@ -90,7 +90,7 @@ def runs(
         s.commit()
     yield ids[0], ids[1], a, b, books
     # leave the stack as the other modules expect it: its own model, no shadow
-    seed.clear_shadow(home, redis_url=live_stack.redis_url)
+    seed.point_shadow(home, None, redis_url=live_stack.redis_url)
     livekit.serve(live_stack, live_stack.good_run, 1)
 
 
