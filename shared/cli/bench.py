@@ -71,7 +71,10 @@ def train(
     quality: bool = typer.Option(
         True,
         "--quality/--no-quality",
-        help="Also train a short planted-market run with each batching (about 5 minutes).",
+        help="Also train a short planted-market run with each batching (about 8 minutes a seed).",
+    ),
+    seeds: int = typer.Option(
+        3, "--seeds", min=1, help="Training seeds of that run; the budget is on their mean."
     ),
 ) -> None:
     """This training engine (window and segment batching) vs a reference-style loop
@@ -83,7 +86,12 @@ def train(
     from devstack.bench import train as bench_train
 
     bench_train.run(
-        rows=rows, batch_size=batch_size, rounds=rounds, per_round=per_round, quality=quality
+        rows=rows,
+        batch_size=batch_size,
+        rounds=rounds,
+        per_round=per_round,
+        quality=quality,
+        seeds=seeds,
     )
 
 

@@ -118,7 +118,10 @@ class DeepLOB(nn.Module):
 
     def tail(self, x: torch.Tensor) -> torch.Tensor:
         """LSTM and output layer: inception output (B, 192, T-18, 1) → logits (B, classes)."""
-        x = x.squeeze(3).transpose(1, 2)  # (B, T-18, 192)
+        return self.recur(x.squeeze(3).transpose(1, 2))
+
+    def recur(self, x: torch.Tensor) -> torch.Tensor:
+        """LSTM and output layer: inception output as a sequence (B, T-18, 192) → logits."""
         x, _ = self.lstm(self.drop_lstm(x))  # (B, T-18, 64); zero initial state, as published
         return self.fc1(self.drop_head(x[:, -1, :]))  # (B, classes)
 

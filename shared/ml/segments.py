@@ -5,13 +5,16 @@ multiply-adds) have no padding in time, so their output row j depends on input r
 only. A batch of `batching: segments` is K segments, each the rows of L windows `stride` rows
 apart ((L − 1)·stride + 100 rows); the conv blocks run once over each segment, and every window
 then takes its own 82 conv rows as a strided slice (`Tensor.unfold`, whose backward sums the
-gradients of the shared rows). The inception module's two padded convs also run once per
-segment row, with the per-window model's BatchNorm statistics and the window-edge positions
-recomputed (`_shared_branch`); its max-pool branch, the LSTM and the output layer run per
-window. In eval mode a segment's logits equal the per-window model's, and in training mode so do
-the inception's batch statistics (tests/shared/test_segments.py). Only the conv blocks'
-BatchNorm statistics in training mode differ: they count each segment row once, not once per
-window that holds it (BENCHMARKS.md, "Segment batching", measures that this trains as well).
+gradients of the shared rows). The inception module runs once per segment row too: its convs,
+its max-pool and its BatchNorms, whose statistics are the per-window model's (each row counted
+once for every kept window that holds it). Only the positions where a window's own zero (or −∞)
+padding matters, its EDGE first and last, are recomputed per window (`_conv_branch`,
+`_pool_branch`). The LSTM and the output layer run per window, on sequences cut from the
+segment rows in one copy (`_Windows.sequences`). In eval mode a segment's logits equal the
+per-window model's, and in training mode so do the inception's batch statistics
+(tests/shared/test_segments.py). Only the conv blocks' BatchNorm statistics in training mode
+differ: they count each segment row once, not once per window that holds it (BENCHMARKS.md,
+"Segment batching", measures that this trains as well).
 
 Order: each epoch cuts every run of training ends into L-window pieces from a random offset,
 shuffles the pieces and packs K of them per batch, so batches still mix the whole training
@@ -22,7 +25,7 @@ is trained on exactly once per epoch and no window outside the training ends is 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +50,11 @@ def segment_length(batch_size: int) -> int:
     return max(1, batch_size // SEGMENTS_PER_BATCH)
 
 
+# Positions at each end of a window whose inception outputs differ from the segment's: the 5×1
+# conv's zero padding reaches 2 positions in, the 3×1 conv's and the max-pool's 1.
+EDGE = 2
+
+
 def segment_logits(
     model: DeepLOB,
     x: torch.Tensor,
@@ -57,42 +65,59 @@ def segment_logits(
     """Logits of the windows of K segments.
 
     x: (K, 1, (length - 1)·stride + T, 40), the rows of `length` windows `stride` rows apart per
-    segment; → (K·length, classes) in segment-major order, or only the rows `keep` indexes.
+    segment; → (K·length, classes) in segment-major order, or only the rows `keep` (distinct,
+    in increasing order) indexes.
     """
     z = model.encode(x)  # (K, 32, (length - 1)·stride + T', 1)
     view = _Windows(z, length, stride, keep)
-    branches = [_shared_branch(b, z, view) for b in (model.inp1, model.inp2)]
-    branches.append(model.inp3(view.slices(z)))  # max-pool, 1×1 conv: cheap, per window
-    return model.tail(torch.cat(branches, dim=1))
+    parts = [_conv_branch(b, z, view) for b in (model.inp1, model.inp2)]
+    parts.append(_pool_branch(model.inp3, z, view))
+    bns = (model.inp1[5], model.inp2[5], model.inp3[3])
+    affine = [
+        _affine(bn, view, lambda part=part: view.split_stats(part))
+        for bn, part in zip(bns, parts, strict=True)
+    ]
+    scale, shift = (torch.cat(t)[None, :, None, None] for t in zip(*affine, strict=True))
+    rows, left, right = (torch.cat(t, dim=1) * scale + shift for t in zip(*parts, strict=True))
+    return model.recur(view.sequences(rows, left, right))
 
 
 class _Windows:
-    """Where the kept windows lie in their segments' rows."""
+    """Where the windows lie in their segments' rows, and which of them are kept."""
 
     def __init__(
         self, z: torch.Tensor, length: int, stride: int, keep: torch.Tensor | None
     ) -> None:
         k, rows = z.shape[0], z.shape[2]
-        self.length, self.stride, self.keep = length, stride, keep
+        self.k, self.length, self.stride = k, length, stride
         self.steps = rows - (length - 1) * stride  # T' = 82 conv rows per window
-        # How many kept windows hold each segment row: the weight of that row in the batch
-        # statistics of a per-window model.
-        ids = keep if keep is not None else torch.arange(k * length, device=z.device)
-        seg, start = ids // length, (ids % length) * stride
-        edges = torch.zeros(k, rows + 1, device=z.device, dtype=z.dtype)
-        one = torch.ones_like(start, dtype=z.dtype)
-        edges.index_put_((seg, start), one, accumulate=True)
-        edges.index_put_((seg, start + self.steps), -one, accumulate=True)
-        self.weight = edges.cumsum(1)[:, None, :rows, None]  # (K, 1, rows, 1)
-        self.count = float(ids.numel() * self.steps)
+        # Every window kept: no selection (keep holds distinct indices in increasing order).
+        self.keep = None if keep is not None and keep.numel() == k * length else keep
+        ids = self.keep if self.keep is not None else torch.arange(k * length, device=z.device)
+        self.kept = int(ids.numel())
+        self.count = float(self.kept * self.steps)
+        # How many kept windows hold each segment row: its weight in the batch statistics of a
+        # per-window model. `inner`: the same, counting only positions EDGE..T'-EDGE-1.
+        self.weight = self._cover(ids, rows, 0, z.dtype)
+        self.inner = self._cover(ids, rows, EDGE, z.dtype)
 
-    def slices(self, t: torch.Tensor, size: int | None = None, offset: int = 0) -> torch.Tensor:
-        """(K, C, rows, 1) → (n, C, size, 1): each kept window's rows offset..offset+size."""
-        size = size or self.steps
+    def _cover(self, ids: torch.Tensor, rows: int, trim: int, dtype: torch.dtype) -> torch.Tensor:
+        seg, start = ids // self.length, (ids % self.length) * self.stride + trim
+        edges = torch.zeros(self.k, rows + 1, device=ids.device, dtype=dtype)
+        one = torch.ones_like(start, dtype=dtype)
+        edges.index_put_((seg, start), one, accumulate=True)
+        edges.index_put_((seg, start + self.steps - 2 * trim), -one, accumulate=True)
+        return edges.cumsum(1)[:, None, :rows, None]  # (K, 1, rows, 1)
+
+    def slices(self, t: torch.Tensor, size: int, offset: int = 0) -> torch.Tensor:
+        """(K, C, rows, 1) → (K·L, C, size, 1): every window's rows offset..offset+size."""
         k, c = t.shape[:2]
         w = t[:, :, offset:, 0].unfold(2, size, self.stride)[:, :, : self.length]
-        w = w.permute(0, 2, 1, 3).reshape(k * self.length, c, size)
-        return (w if self.keep is None else w.index_select(0, self.keep)).unsqueeze(3)
+        return w.permute(0, 2, 1, 3).reshape(k * self.length, c, size).unsqueeze(3)
+
+    def kept_only(self, t: torch.Tensor) -> torch.Tensor:
+        """Rows of a (K·L, ...) tensor that belong to kept windows."""
+        return t if self.keep is None else t.index_select(0, self.keep)
 
     def stats(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-channel mean and biased variance over the windows' rows, without copying them."""
@@ -101,34 +126,83 @@ class _Windows:
         var = (centred * centred * self.weight).sum(dim=(0, 2, 3)) / self.count
         return mean, var
 
+    def split_stats(self, part: _Split) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean and biased variance over the kept windows' positions of a split tensor: the
+        segment rows at their inner weight, plus each kept window's own edge positions."""
+        rows, left, right = part
+        left, right = self.kept_only(left), self.kept_only(right)
+        dims = (0, 2, 3)
+        total = (rows * self.inner).sum(dims) + left.sum(dims) + right.sum(dims)
+        mean = total / self.count
+        m = mean[None, :, None, None]
+        spread = ((rows - m).square() * self.inner).sum(dims)
+        spread = spread + (left - m).square().sum(dims) + (right - m).square().sum(dims)
+        return mean, spread / self.count
 
-def _shared_branch(branch: torch.nn.Module, z: torch.Tensor, view: _Windows) -> torch.Tensor:
-    """An inception branch (1×1 conv, act, BN, k×1 'same' conv, act, BN) whose convs run once
-    per segment row, with the per-window model's outputs and batch statistics.
+    def sequences(
+        self, rows: torch.Tensor, left: torch.Tensor, right: torch.Tensor
+    ) -> torch.Tensor:
+        """The LSTM's input (n, T', C) of the kept windows: each window's inner positions from
+        the segment rows (K, C, rows, 1), its EDGE first and last from left and right
+        (K·L, C, EDGE, 1). One copy, in the LSTM's own layout."""
+        k, c, size = self.k, rows.shape[1], self.steps - 2 * EDGE
+        inner = rows[:, :, EDGE:, 0].unfold(2, size, self.stride)[:, :, : self.length]
+        inner = inner.permute(0, 2, 3, 1)  # (K, L, size, C)
+
+        def ends(t: torch.Tensor) -> torch.Tensor:
+            return t[..., 0].view(k, self.length, c, EDGE).transpose(2, 3)
+
+        seq = torch.cat((ends(left), inner, ends(right)), dim=2)  # (K, L, T', C)
+        return self.kept_only(seq.reshape(k * self.length, self.steps, c))
+
+
+# An inception branch's pre-BatchNorm output, split: (segment rows (K, C, rows, 1), each window's
+# first EDGE positions (K·L, C, EDGE, 1), its last EDGE positions).
+_Split = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+def _conv_branch(branch: torch.nn.Module, z: torch.Tensor, view: _Windows) -> _Split:
+    """An inception branch (1×1 conv, act, BN, k×1 'same' conv, act, [BN]) up to its last
+    BatchNorm, its convs run once per segment row.
 
     The 1×1 conv is per row. The first BN's statistics are those of the windows' rows (a row
     counted once for each window that holds it, as the per-window model counts it), applied to
     the segment. The k×1 conv pads with zeros at each window's edges, so its first and last
-    k // 2 positions are recomputed from each window's own edge rows.
+    EDGE positions are recomputed from each window's own edge rows.
     """
-    conv1, act1, bn1, conv_t, act2, bn2 = branch
-    u = act1(conv1(z))  # (K, C, rows, 1)
-    a = _normalise(bn1, u, view)
-    t_win = view.slices(conv_t(a))  # (n, C, T', 1): interior positions are exact
+    conv1, act1, bn1, conv_t, act2, _ = branch
+    a = _normalise(bn1, act1(conv1(z)), view)  # (K, C, rows, 1)
     p, steps = int(conv_t.padding[0]), view.steps
-    if p:
-        left = conv_t(view.slices(a, 2 * p))[:, :, :p]  # sees the window's own zero padding
-        right = conv_t(view.slices(a, 2 * p, steps - 2 * p))[:, :, p:]
-        t_win = torch.cat((left, t_win[:, :, p : steps - p], right), dim=2)
-    return bn2(act2(t_win))
+    left = act2(conv_t(view.slices(a, EDGE + p)))[:, :, :EDGE]  # sees the zero padding
+    right = act2(conv_t(view.slices(a, EDGE + p, steps - EDGE - p)))[:, :, -EDGE:]
+    return act2(conv_t(a)), left, right
 
 
-def _normalise(bn: torch.nn.BatchNorm2d, x: torch.Tensor, view: _Windows) -> torch.Tensor:
-    """`bn` on segment rows x as a per-window model would apply it: in training mode with the
-    windows' batch statistics (the running ones updated as one `bn` call would), in eval mode
-    with the running statistics."""
+def _pool_branch(branch: torch.nn.Module, z: torch.Tensor, view: _Windows) -> _Split:
+    """The max-pool branch (3×1 max-pool, 1×1 conv, act, [BN]) up to its BatchNorm, its pool
+    and conv run once per segment row. The pool pads each window with −∞; the EDGE first and
+    last positions are recomputed from the window's own rows."""
+    pool, conv, act, _ = branch
+    p, steps = int(pool.padding[0]), view.steps
+
+    def f(t: torch.Tensor) -> torch.Tensor:
+        return act(conv(pool(t)))
+
+    left = f(view.slices(z, EDGE + p))[:, :, :EDGE]
+    right = f(view.slices(z, EDGE + p, steps - EDGE - p))[:, :, -EDGE:]
+    return f(z), left, right
+
+
+def _affine(
+    bn: torch.nn.BatchNorm2d,
+    view: _Windows,
+    stats: Callable[[], tuple[torch.Tensor, torch.Tensor]],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The per-channel scale and shift that `bn` applies, as in a per-window model: in training
+    mode from the windows' batch statistics (`stats`: their mean and biased variance), the
+    running ones updated as one `bn` call would; in eval mode from the running statistics."""
     if bn.training or bn.running_mean is None or bn.running_var is None:
-        mean, var = view.stats(x)
+        mean, var = stats()
         if bn.training and bn.running_mean is not None and bn.running_var is not None:
             n = view.count
             with torch.no_grad():
@@ -139,7 +213,12 @@ def _normalise(bn: torch.nn.BatchNorm2d, x: torch.Tensor, view: _Windows) -> tor
     else:
         mean, var = bn.running_mean, bn.running_var
     scale = torch.rsqrt(var + bn.eps) * bn.weight
-    shift = bn.bias - mean * scale
+    return scale, bn.bias - mean * scale
+
+
+def _normalise(bn: torch.nn.BatchNorm2d, x: torch.Tensor, view: _Windows) -> torch.Tensor:
+    """`bn` on segment rows x (K, C, rows, 1) as a per-window model would apply it."""
+    scale, shift = _affine(bn, view, lambda: view.stats(x))
     return x * scale[None, :, None, None] + shift[None, :, None, None]
 
 

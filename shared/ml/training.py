@@ -48,7 +48,13 @@ from shared.ml.run_files import (
     set_rng_state,
 )
 from shared.ml.run_meta import write_or_check_config
-from shared.ml.runtime import Stepper, apply_threads, choose_threads, make_model
+from shared.ml.runtime import (
+    Stepper,
+    apply_threads,
+    choose_threads,
+    make_model,
+    make_optimizer,
+)
 from shared.ml.segments import SegmentBatch, SegmentBatches
 from shared.ml.windows import WindowBatches
 from shared.rundir import RunDir
@@ -143,11 +149,7 @@ class _Run:
 
         seed_everything(fold_seed(cfg.seed, k))
         model = make_model(rt, mcfg)
-        optimizer = (
-            torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-            if cfg.weight_decay
-            else torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        )
+        optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
         loss_fn = FocalLoss(cfg.gamma, alpha).to(rt.device)
         st = _Fold(
             k=k,

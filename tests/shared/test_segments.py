@@ -94,6 +94,8 @@ def test_eval_mode_segment_logits_equal_the_per_window_model(length, stride):
     keep = torch.tensor([0, 3 * length - 1])
     picked = segment_logits(model, rows, length, keep, stride)
     assert (picked - each[keep]).abs().max().item() < 1e-5
+    every = segment_logits(model, rows, length, torch.arange(3 * length), stride)
+    assert (every - each).abs().max().item() < 1e-5
 
 
 def test_training_mode_inception_batch_statistics_are_the_per_window_models():
