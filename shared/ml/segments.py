@@ -98,13 +98,13 @@ class _Windows:
         self.count = float(self.kept * self.steps)
         # How many kept windows hold each segment row: its weight in the batch statistics of a
         # per-window model. `inner`: the same, counting only positions EDGE..T'-EDGE-1.
-        self.weight = self._cover(ids, rows, 0, z.dtype)
-        self.inner = self._cover(ids, rows, EDGE, z.dtype)
+        self.weight = self._cover(ids, rows, 0)
+        self.inner = self._cover(ids, rows, EDGE)
 
-    def _cover(self, ids: torch.Tensor, rows: int, trim: int, dtype: torch.dtype) -> torch.Tensor:
+    def _cover(self, ids: torch.Tensor, rows: int, trim: int) -> torch.Tensor:
         seg, start = ids // self.length, (ids % self.length) * self.stride + trim
-        edges = torch.zeros(self.k, rows + 1, device=ids.device, dtype=dtype)
-        one = torch.ones_like(start, dtype=dtype)
+        edges = torch.zeros(self.k, rows + 1, device=ids.device)
+        one = torch.ones_like(start, dtype=edges.dtype)
         edges.index_put_((seg, start), one, accumulate=True)
         edges.index_put_((seg, start + self.steps - 2 * trim), -one, accumulate=True)
         return edges.cumsum(1)[:, None, :rows, None]  # (K, 1, rows, 1)
@@ -120,7 +120,9 @@ class _Windows:
         return t if self.keep is None else t.index_select(0, self.keep)
 
     def stats(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per-channel mean and biased variance over the windows' rows, without copying them."""
+        """Per-channel mean and biased variance over the windows' rows, without copying them;
+        in float32 whatever autocast computes in, as native BatchNorm keeps its statistics."""
+        t = _wide(t)
         mean = (t * self.weight).sum(dim=(0, 2, 3)) / self.count
         centred = t - mean[None, :, None, None]
         var = (centred * centred * self.weight).sum(dim=(0, 2, 3)) / self.count
@@ -129,7 +131,7 @@ class _Windows:
     def split_stats(self, part: _Split) -> tuple[torch.Tensor, torch.Tensor]:
         """Mean and biased variance over the kept windows' positions of a split tensor: the
         segment rows at their inner weight, plus each kept window's own edge positions."""
-        rows, left, right = part
+        rows, left, right = (_wide(t) for t in part)  # float32, as in `stats`
         left, right = self.kept_only(left), self.kept_only(right)
         dims = (0, 2, 3)
         total = (rows * self.inner).sum(dims) + left.sum(dims) + right.sum(dims)
@@ -154,6 +156,11 @@ class _Windows:
 
         seq = torch.cat((ends(left), inner, ends(right)), dim=2)  # (K, L, T', C)
         return self.kept_only(seq.reshape(k * self.length, self.steps, c))
+
+
+def _wide(t: torch.Tensor) -> torch.Tensor:
+    """t in float32 if autocast made it half precision, else as it is."""
+    return t.float() if t.dtype in (torch.float16, torch.bfloat16) else t
 
 
 # An inception branch's pre-BatchNorm output, split: (segment rows (K, C, rows, 1), each window's
