@@ -60,9 +60,9 @@ def _train(name: str, cfg: Any, run_dir: Path) -> tuple[dict[str, Any], float]:
     return result, float(np.median(seconds)) if seconds else float("nan")
 
 
-def _oracle(name: str, cfg: Any, pressure: np.ndarray) -> dict[str, Any]:
+def _oracle(prep: Any, cfg: Any, pressure: np.ndarray) -> dict[str, Any]:
     """Logistic regression on the planted pressure at the sample rows: the latent ceiling."""
-    return _fit_and_score(name, cfg, pressure[:, None], "logistic_imbalance")
+    return _fit_and_score(prep, cfg, pressure[:, None], "logistic_imbalance")
 
 
 def planted_filter(features: np.ndarray, levels: tuple[int, int] = LEAN) -> np.ndarray:
@@ -88,14 +88,13 @@ def planted_filter(features: np.ndarray, levels: tuple[int, int] = LEAN) -> np.n
     return np.stack(cols, axis=1)
 
 
-def _fit_and_score(name: str, cfg: Any, x_all: np.ndarray, kind: str) -> dict[str, Any]:
+def _fit_and_score(prep: Any, cfg: Any, x_all: np.ndarray, kind: str) -> dict[str, Any]:
     """A baseline of `kind` on features x_all (rows, d), fitted on the served fold's training
-    rows with its class weighting chosen on validation, scored on the test rows."""
+    rows of the job's data `prep` (shared.ml.prepare) with its class weighting chosen on
+    validation, scored on the test rows."""
     from shared.ml.baselines import fit_baseline
     from shared.ml.metrics import scores
-    from shared.ml.prepare import prepare
 
-    prep = prepare(cfg, name)
     fold = prep.split.fold(cfg.folds)
     y = prep.labels.astype(np.int64)
     fitted = fit_baseline(
@@ -160,6 +159,7 @@ def run(
     from shared.config import get_settings
     from shared.data.store import write_dataset
     from shared.data.synth import PLANTED, synth_market, synth_pressure
+    from shared.ml.prepare import prepare
     from shared.train_config import TrainConfig
 
     figures: dict[str, Any] = {}
@@ -172,9 +172,11 @@ def run(
         cfg = TrainConfig(**{**SETTINGS, "epochs": epochs})
         t0 = time.monotonic()
         result, per_epoch = _train("planted", cfg, home / "runs" / "planted")
-        oracle = _oracle("planted", cfg, synth_pressure(rows, SEED, PLANTED))
+        prep = prepare(cfg, "planted")  # the rows and labels the run trained and was scored on
+        oracle = _oracle(prep, cfg, synth_pressure(rows, SEED, PLANTED))
+        filtered = planted_filter(features)
         observable = {
-            kind: _fit_and_score("planted", cfg, planted_filter(features), kind)["f1_macro"]
+            kind: _fit_and_score(prep, cfg, filtered, kind)["f1_macro"]
             for kind in ("logistic_imbalance", "gbm_book")
         }
         model_f1 = result["model"]["f1_macro"]

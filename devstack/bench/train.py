@@ -300,7 +300,7 @@ def _gpu_sweep(rows: int, features_rows: int, steps: int = 30) -> dict[int, floa
     from shared.data.synth import synth_market
     from shared.labels import make_labels
     from shared.ml.losses import FocalLoss, inverse_frequency
-    from shared.ml.runtime import Stepper, make_model, resolve_runtime
+    from shared.ml.runtime import Stepper, make_model, make_optimizer, resolve_runtime
     from shared.ml.windows import WindowBatches
     from shared.scaler import Scaler
     from shared.splits import usable_samples
@@ -318,7 +318,7 @@ def _gpu_sweep(rows: int, features_rows: int, steps: int = 30) -> dict[int, floa
         scaler = Scaler.fit_windows(features, ends, 100)
         model = make_model(rt)
         loss = FocalLoss(cfg.gamma, inverse_frequency(labels[ends])).to(rt.device)
-        stepper = Stepper(model, torch.optim.Adam(model.parameters()), loss, rt)
+        stepper = Stepper(model, make_optimizer(model, cfg.lr), loss, rt)
         wb = WindowBatches(
             features, labels, scaler, batch_size=batch, device=rt.device, channels_last=True
         )

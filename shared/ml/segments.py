@@ -94,8 +94,7 @@ class _Windows:
         # Every window kept: no selection (keep holds distinct indices in increasing order).
         self.keep = None if keep is not None and keep.numel() == k * length else keep
         ids = self.keep if self.keep is not None else torch.arange(k * length, device=z.device)
-        self.kept = int(ids.numel())
-        self.count = float(self.kept * self.steps)
+        self.count = float(ids.numel() * self.steps)
         # How many kept windows hold each segment row: its weight in the batch statistics of a
         # per-window model. `inner`: the same, counting only positions EDGE..T'-EDGE-1.
         self.weight = self._cover(ids, rows, 0)
